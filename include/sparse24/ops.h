@@ -9,9 +9,14 @@ namespace s24 {
 
 enum class Activation { kNone, kRelu, kGeluErf, kGeluTanh, kSilu };
 
+// Which implementation serves a CUDA call. kAuto = sparse24's own kernels (the dispatcher's
+// choice); kCuSparseLt needs a build with the optional cuSPARSELt backend (kUnsupported otherwise).
+enum class Backend { kAuto, kNative, kCuSparseLt };
+
 struct LinearOptions {
   Activation activation = Activation::kNone;  // applied after the bias
-  Stream stream = nullptr;                    // CUDA only
+  Backend backend = Backend::kAuto;
+  Stream stream = nullptr;  // CUDA only
 };
 
 // Y[M, N] = X[M, K] W^T (+ bias[N]) with W [N, K] compressed. X, W, bias and Y share one dtype
