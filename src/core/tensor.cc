@@ -116,6 +116,7 @@ int64_t Tensor::size(int64_t d) const { return shape_[wrap_dim(d, dim())]; }
 int64_t Tensor::stride(int64_t d) const { return strides_[wrap_dim(d, dim())]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel_ == 0) return true;  // no element to place: any strides describe the same (empty) layout
   int64_t expected = 1;
   for (size_t i = shape_.size(); i-- > 0;) {
     if (shape_[i] == 1) continue;

@@ -133,6 +133,8 @@ TEST(Tensor, BasicsAndCopies) {
   S24_EXPECT_ERROR(a.data<float16>(), kDTypeMismatch, "F32");
   S24_EXPECT_ERROR(a.view({4, 4}), kShapeMismatch, "[4, 4]");
   S24_EXPECT_ERROR(Tensor::empty({-1, 2}, DType::kF32), kInvalidArgument, "negative");
+  EXPECT_TRUE(Tensor::empty({5, 0}, DType::kF32).is_contiguous());
+  EXPECT_TRUE(Tensor::empty({0, 3}, DType::kF32).t().is_contiguous());
   Tensor rows = a.slice_rows(1, 3);
   EXPECT_EQ(rows.data<float>()[0], a.data<float>()[5]);
 }
