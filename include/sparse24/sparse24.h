@@ -6,6 +6,7 @@
 #include "sparse24/io.h"
 #include "sparse24/ops.h"
 #include "sparse24/prune.h"
+#include "sparse24/sparse_weight.h"
 #include "sparse24/status.h"
 #include "sparse24/tensor.h"
 #include "sparse24/version.h"

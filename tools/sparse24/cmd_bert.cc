@@ -1,7 +1,8 @@
-// sparse24 bert: BERT end to end on the CPU. Loads a real checkpoint (all-MiniLM-L6-v2 by
-// default) or builds a BERT-base / BERT-large shaped model with random weights, prunes every
-// encoder Linear to 2:4, reports the pruned model's fidelity to the dense one on held-out real
-// sentences, times dense against 2:4 forward passes, and (--squad) scores a QA checkpoint on a
+// sparse24 bert: BERT end to end on the CPU (f32) or a CUDA GPU (fp16 / bf16). Loads a real
+// checkpoint (all-MiniLM-L6-v2 by default) or builds a BERT-base / BERT-large shaped model with
+// random weights, prunes every encoder Linear to 2:4, reports the pruned model's fidelity to the
+// dense one on held-out real sentences (on the GPU also the GPU model's fidelity to the CPU f32
+// model), times dense against 2:4 forward passes, and (--squad, CPU) scores a QA checkpoint on a
 // SQuAD v1.1 file, dense and pruned.
 #include <unistd.h>
 
@@ -16,11 +17,15 @@
 #include <string>
 #include <vector>
 
+#include "bench_util/gpu_timer.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "core/parallel.h"
+#include "cuda/device_info.h"
 #include "sparse24/cli_util.h"
 #include "sparse24/commands.h"
 #include "sparse24/model/bert.h"
+#include "sparse24/model/bert_gpu.h"
 #include "sparse24/model/squad.h"
 
 namespace s24::cli {
@@ -37,12 +42,13 @@ const char kUsage[] =
     "usage: sparse24 bert [--model DIR | --arch minilm|bert-base|bert-large] [--prune LIST]\n"
     "                     [--batches LIST] [--seqs LIST] [--repeats R] [--threads N]\n"
     "                     [--sentences FILE] [--squad FILE] [--full-sweep] [--no-fidelity]\n"
-    "                     [--no-timing] [--seed S]\n"
+    "                     [--no-timing] [--seed S] [--device cpu|cuda] [--dtype f16|bf16]\n"
+    "                     [--json FILE]\n"
     "\n"
-    "BERT end to end on the CPU (f32): prunes the six Linear layers of every encoder layer to\n"
-    "2:4, prints the pruned model's fidelity to the dense one on held-out real sentences\n"
-    "(cosine of sentence embeddings, nearest-neighbour agreement), and times whole forward passes\n"
-    "with dense Linear layers against 2:4 compressed ones.\n"
+    "BERT end to end on the CPU (f32) or a CUDA GPU (fp16/bf16): prunes the six Linear layers of\n"
+    "every encoder layer to 2:4, prints the pruned model's fidelity to the dense one on held-out\n"
+    "real sentences (cosine of sentence embeddings, nearest-neighbour agreement), and times whole\n"
+    "forward passes with dense Linear layers against 2:4 compressed ones.\n"
     "\n"
     "options:\n"
     "  --model DIR       Hugging Face BERT folder (config.json, model.safetensors, vocab.txt);\n"
@@ -57,7 +63,7 @@ const char kUsage[] =
     "  --full-sweep      batches 1,4,16,64,256 x seqs 128,384 (the seed's shapes; hours on a\n"
     "                    small CPU for the large models)\n"
     "  --repeats R       timed runs per shape and model, alternating dense and 2:4, median\n"
-    "                    reported (default 5; fewer when the runs take long)\n"
+    "                    reported (CPU: default 5, fewer when the runs take long; GPU: 20)\n"
     "  --threads N       CPU threads (default: $S24_NUM_THREADS, else all cores)\n"
     "  --sentences FILE  held-out sentences, one per line (default <repo>/data/fidelity_sentences.txt)\n"
     "  --squad FILE      also score a question-answering checkpoint (one with qa_outputs) on a\n"
@@ -65,6 +71,13 @@ const char kUsage[] =
     "  --no-fidelity     skip the fidelity report\n"
     "  --no-timing       skip the timing table\n"
     "  --seed S          seed of the random weights and timing inputs (default 1)\n"
+    "  --device D        cpu (default) or cuda: on the GPU the dense model runs its Linear layers\n"
+    "                    with cuBLASLt, the 2:4 model with sparse24's mma.sp GEMM; attention,\n"
+    "                    LayerNorm and embeddings are sparse24's own kernels. Times are medians of\n"
+    "                    CUDA-event timed forward passes (eager launches, and CUDA-graph replay);\n"
+    "                    fidelity adds the GPU model against the CPU f32 model\n"
+    "  --dtype T         f16 (default) or bf16 (GPU only)\n"
+    "  --json FILE       also write the GPU timings and fidelity as JSON\n"
     "  -h, --help        this text\n"
     "\n";
 
@@ -380,6 +393,196 @@ model::SquadScore score_squad(const BertModel& m, const std::vector<model::Squad
                                model::decode_squad_spans(examples, features, start, end));
 }
 
+// ---- GPU ----------------------------------------------------------------------------------------
+
+// Sentence embeddings of a GPU model in chunks, each padded to its longest sentence.
+Tensor embed_all_gpu(model::BertGpuModel& m, const std::vector<Encoding>& encs) {
+  const int64_t h = m.config().hidden_size;
+  const int64_t n = static_cast<int64_t>(encs.size());
+  Tensor out = Tensor::empty({n, h}, DType::kF32);
+  constexpr int64_t kChunk = 16;
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const std::vector<Encoding> part(encs.begin() + i, encs.begin() + std::min(n, i + kChunk));
+    const Tensor e = m.sentence_embeddings(BertBatch::from_encodings(part));
+    std::copy(e.data<float>(), e.data<float>() + e.numel(), out.data<float>() + i * h);
+  }
+  return out;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    m = std::max(m, std::fabs(static_cast<double>(a.data<float>()[i]) - b.data<float>()[i]));
+  }
+  return m;
+}
+
+struct GpuShapeTiming {
+  int64_t batch = 0, seq = 0;
+  double dense_ms = 0, sparse_ms = 0;
+  double dense_graph_ms = -1, sparse_graph_ms = -1;  // -1: capture failed
+};
+
+// BERT on the GPU: the dense model (cuBLASLt Linear layers) and the 2:4 model (sparse24's GEMM)
+// built from the CPU models, fidelity against the CPU f32 models, CUDA-event timings.
+int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* tokenizer,
+            const std::string& arch, const std::vector<PruneMethod>& methods,
+            const std::vector<int64_t>& batches, const std::vector<int64_t>& seqs, int repeats,
+            bool do_fidelity, bool do_timing, uint64_t seed) {
+  const std::string dtype_arg = args.get("--dtype", "f16");
+  if (dtype_arg != "f16" && dtype_arg != "bf16") {
+    throw UsageError("--dtype: '" + dtype_arg + "' is not f16 or bf16");
+  }
+  S24_CHECK(cuda_available(), ErrorCode::kUnsupported,
+            "--device cuda: no usable CUDA device (or a build without CUDA)");
+  const detail::DeviceInfo& info = detail::device_info(0);
+  model::BertGpuOptions options;
+  options.dtype = dtype_arg == "f16" ? DType::kF16 : DType::kBF16;
+  const BertConfig& c = dense.config();
+  Json::Object report;
+  report["device"] = Json::string(info.name);
+  report["dtype"] = Json::string(dtype_arg);
+  report["arch"] = Json::string(arch);
+
+  BertModel pruned = dense;  // shares the dense tensors; pruning replaces them
+  prune_model(pruned, methods[0], seed, c.num_layers * c.hidden_size >= 12 * 768);
+  progress("uploading the dense and the 2:4 model to " + info.name);
+  model::BertGpuModel gpu_dense(dense, options);
+  model::BertGpuModel gpu_sparse(pruned, options);
+  std::printf("GPU: %s (sm_%d%d, %d SMs), %s; dense model %s on the device (cuBLASLt Linear), "
+              "2:4 model %s (%d of %lld encoder Linear layers compressed, %s pruning)\n\n",
+              info.name.c_str(), info.cc_major, info.cc_minor, info.sm_count,
+              dtype_arg.c_str(), fmt_bytes(gpu_dense.weight_bytes()).c_str(),
+              fmt_bytes(gpu_sparse.weight_bytes()).c_str(), gpu_sparse.sparse_linears(),
+              static_cast<long long>(6 * c.num_layers), prune_method_name(methods[0]));
+
+  // ---- fidelity: GPU against the CPU f32 models ----------------------------------------------
+  if (do_fidelity && tokenizer) {
+    const fs::path file = args.has("--sentences")
+                              ? fs::path(args.get("--sentences", ""))
+                              : repo_file(fs::path("data") / "fidelity_sentences.txt",
+                                          "data/fidelity_sentences.txt");
+    const SentenceSet set = read_sentences(file);
+    model::EncodeOptions eo;
+    eo.max_length = std::min<int64_t>(256, c.max_position_embeddings);
+    eo.truncation = model::Truncation::kLongestFirst;
+    std::vector<Encoding> encs;
+    for (const std::string& s : set.sentences) encs.push_back(tokenizer->encode(s, eo)[0]);
+    const Tensor cpu_dense = embed_all(dense, encs);
+    const Tensor cpu_sparse = embed_all(pruned, encs);
+    const Tensor g_dense = embed_all_gpu(gpu_dense, encs);
+    const Tensor g_sparse = embed_all_gpu(gpu_sparse, encs);
+    std::printf("fidelity on %zu held-out sentences (%s): sentence embeddings (mean pooling, "
+                "L2-normalised), GPU %s against the CPU f32 model\n",
+                set.sentences.size(), file.string().c_str(), dtype_arg.c_str());
+    Table t({"comparison", "mean cos", "min cos", "max |diff|", "NN@1 agree", "top-5 overlap"},
+            "lrrrrr");
+    Json::Object fid;
+    auto row = [&](const std::string& name, const std::string& key, const Tensor& ref,
+                   const Tensor& got) {
+      const Fidelity f = compare(ref, got, set.topic);
+      const double diff = max_abs_diff(ref, got);
+      t.add({name, fmt_fixed(f.mean_cos, 6), fmt_fixed(f.min_cos, 6), fmt_fixed(diff, 6),
+             fmt_fixed(100.0 * f.nn_agree, 1) + " %", fmt_fixed(100.0 * f.top5_overlap, 1) + " %"});
+      Json::Object o;
+      o["mean_cos"] = Json::number(f.mean_cos);
+      o["min_cos"] = Json::number(f.min_cos);
+      o["max_abs_diff"] = Json::number(diff);
+      o["nn1_agree"] = Json::number(f.nn_agree);
+      fid[key] = Json::object(std::move(o));
+    };
+    row("GPU dense vs CPU dense (f32)", "gpu_dense_vs_cpu_dense", cpu_dense, g_dense);
+    row("GPU 2:4 vs CPU 2:4 (f32)", "gpu_sparse_vs_cpu_sparse", cpu_sparse, g_sparse);
+    row("GPU 2:4 vs GPU dense (pruning)", "gpu_sparse_vs_gpu_dense", g_dense, g_sparse);
+    row("CPU 2:4 vs CPU dense (pruning)", "cpu_sparse_vs_cpu_dense", cpu_dense, cpu_sparse);
+    t.print(stdout);
+    std::printf("(the first two rows measure the GPU runtime's %s arithmetic; the last two the "
+                "effect of one-shot pruning)\n\n", dtype_arg.c_str());
+    report["fidelity"] = Json::object(std::move(fid));
+  }
+
+  // ---- timing ---------------------------------------------------------------------------------
+  if (do_timing) {
+    std::vector<GpuShapeTiming> rows;
+    const int warmup = 3;
+    std::printf("GPU time of one forward pass (embeddings + %lld encoder layers), %s, median of "
+                "%d CUDA-event timed runs after %d warm-up runs;\neager = kernels launched one by "
+                "one from the host, graph = the whole forward captured once and replayed\n",
+                static_cast<long long>(c.num_layers), dtype_arg.c_str(), repeats, warmup);
+    Table t({"batch", "seq", "dense ms", "2:4 ms", "speedup", "dense graph", "2:4 graph",
+             "graph speedup", "2:4 tok/s", "dense TFLOP/s"},
+            "rrrrrrrrrr");
+    Json::Array jrows;
+    const int64_t weights = c.num_layers * (4 * c.hidden_size * c.hidden_size +
+                                            2 * c.hidden_size * c.intermediate_size);
+    for (int64_t seq : seqs) {
+      S24_CHECK(seq <= c.max_position_embeddings, ErrorCode::kInvalidArgument, "--seqs: ", seq,
+                " exceeds the model's max_position_embeddings ", c.max_position_embeddings);
+      for (int64_t b : batches) {
+        progress("timing batch " + std::to_string(b) + " x seq " + std::to_string(seq) +
+                 " on the GPU");
+        const BertBatch batch = random_batch(b, seq, c.vocab_size, seed + b * 7919 + seq);
+        gpu_dense.set_inputs(batch);
+        gpu_sparse.set_inputs(batch);
+        GpuShapeTiming r;
+        r.batch = b;
+        r.seq = seq;
+        auto eager = [&](model::BertGpuModel& m) {
+          return bench::time_events([&](int) { m.run(); }, m.stream(), warmup, repeats).median_ms;
+        };
+        auto graph = [&](model::BertGpuModel& m) {
+          try {
+            return bench::time_graph([&](int) { m.run(); }, m.stream(), 1, warmup, repeats)
+                .median_ms;
+          } catch (const Error& e) {
+            progress(std::string("CUDA graph capture failed: ") + e.what());
+            return -1.0;
+          }
+        };
+        r.dense_ms = eager(gpu_dense);
+        r.sparse_ms = eager(gpu_sparse);
+        r.dense_graph_ms = graph(gpu_dense);
+        r.sparse_graph_ms = graph(gpu_sparse);
+        rows.push_back(r);
+        const double tokens = static_cast<double>(b * seq);
+        const double flops = 2.0 * tokens * static_cast<double>(weights) +
+                             4.0 * b * static_cast<double>(seq) * seq * c.hidden_size *
+                                 c.num_layers;
+        auto ms = [](double v) { return v < 0 ? std::string("fail") : fmt_fixed(v, 3); };
+        auto ratio = [](double a, double b) {
+          return a < 0 || b <= 0 ? std::string("-") : fmt_fixed(a / b, 2) + "x";
+        };
+        t.add({std::to_string(b), std::to_string(seq), ms(r.dense_ms), ms(r.sparse_ms),
+               ratio(r.dense_ms, r.sparse_ms), ms(r.dense_graph_ms), ms(r.sparse_graph_ms),
+               ratio(r.dense_graph_ms, r.sparse_graph_ms),
+               fmt_fixed(tokens / r.sparse_ms * 1e3, 0), fmt_fixed(flops / r.dense_ms * 1e-9, 1)});
+        Json::Object o;
+        o["batch"] = Json::integer(b);
+        o["seq"] = Json::integer(seq);
+        o["dense_ms"] = Json::number(r.dense_ms);
+        o["sparse_ms"] = Json::number(r.sparse_ms);
+        o["dense_graph_ms"] = r.dense_graph_ms < 0 ? Json() : Json::number(r.dense_graph_ms);
+        o["sparse_graph_ms"] = r.sparse_graph_ms < 0 ? Json() : Json::number(r.sparse_graph_ms);
+        jrows.push_back(Json::object(std::move(o)));
+      }
+    }
+    t.print(stdout);
+    std::printf("(speedup = dense ms / 2:4 ms; both models run the same attention, LayerNorm and "
+                "embedding kernels; TFLOP/s counts the Linear and attention products)\n");
+    report["timings"] = Json::array(std::move(jrows));
+  }
+  if (args.has("--json")) {
+    const std::string path = args.get("--json", "");
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    S24_CHECK(f != nullptr, ErrorCode::kIo, "cannot write --json file ", path);
+    const std::string text = Json::object(std::move(report)).dump() + "\n";
+    const size_t written = std::fwrite(text.data(), 1, text.size(), f);
+    const bool closed = std::fclose(f) == 0;
+    S24_CHECK(written == text.size() && closed, ErrorCode::kIo, "writing ", path, " failed");
+  }
+  return 0;
+}
+
 int run(const Args& args) {
   if (args.help()) {
     std::fputs(kUsage, stdout);
@@ -409,6 +612,21 @@ int run(const Args& args) {
   const int repeats = static_cast<int>(args.get_int("--repeats", 5, 1, 1000));
   const bool do_fidelity = !args.has("--no-fidelity");
   const bool do_timing = !args.has("--no-timing");
+  const std::string device = args.get("--device", "cpu");
+  if (device != "cpu" && device != "cuda") {
+    throw UsageError("--device: '" + device + "' is not cpu or cuda");
+  }
+  const bool gpu = device == "cuda";
+  if (!gpu && (args.has("--dtype") || args.has("--json"))) {
+    throw UsageError("--dtype and --json go with --device cuda (the CPU path computes in f32)");
+  }
+  if (gpu && args.has("--squad")) {
+    throw UsageError("--squad runs on the CPU only (no QA head on the GPU yet)");
+  }
+  S24_CHECK(!gpu || cuda_available(), ErrorCode::kUnsupported,
+            "--device cuda: no usable CUDA device (or a build without CUDA)");
+  // GPU runs are short: more of them make a steadier median.
+  const int gpu_repeats = static_cast<int>(args.get_int("--repeats", 20, 1, 1000));
 
   // ---- the model --------------------------------------------------------------------------
   BertModel dense;
@@ -453,6 +671,10 @@ int run(const Args& args) {
               fmt_bytes(static_cast<uint64_t>(weights) * 2 + static_cast<uint64_t>(weights) / 8)
                   .c_str());
   std::printf("  CPU threads: %d\n\n", detail::num_threads());
+  if (gpu) {
+    return run_gpu(args, dense, tokenizer.get(), arch, methods, batches, seqs, gpu_repeats,
+                   do_fidelity, do_timing, seed);
+  }
 
   // ---- fidelity ---------------------------------------------------------------------------
   std::vector<BertModel> pruned(methods.size());
@@ -561,7 +783,8 @@ int cmd_bert(int argc, char** argv) {
   return run_command("bert", [&]() -> int {
     const Args args(argc, argv,
                     {"--model", "--arch", "--prune", "--batches", "--seqs", "--repeats",
-                     "--threads", "--sentences", "--squad", "--seed"},
+                     "--threads", "--sentences", "--squad", "--seed", "--device", "--dtype",
+                     "--json"},
                     {"--full-sweep", "--no-fidelity", "--no-timing"});
     return run(args);
   });

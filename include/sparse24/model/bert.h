@@ -222,6 +222,9 @@ class BertModel {
   std::vector<EncoderLayer>& layers() { return layers_; }
   const std::vector<EncoderLayer>& layers() const { return layers_; }
   const Embeddings& embeddings() const { return embeddings_; }
+  // Mutable access, e.g. to install other tables (a copy of a model shares its tensors until
+  // they are replaced).
+  Embeddings& embeddings() { return embeddings_; }
 
  private:
   BertConfig config_;

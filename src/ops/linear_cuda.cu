@@ -1,0 +1,139 @@
+// CUDA paths of linear with a 2:4 weight: argument checks (kept to a few hundred nanoseconds of
+// host time) and the choice between the native mma.sp GEMM and cuSPARSELt.
+#include <cstdint>
+
+#include "backends/cusparselt.h"
+#include "core/check.h"
+#include "cuda/device_info.h"
+#include "cuda/gemm/sparse_gemm.h"
+#include "cuda/workspace.h"
+#include "ops/linear_cuda.h"
+#include "ops/sparse_weight_impl.h"
+
+namespace s24::detail {
+namespace {
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+bool overlaps(const Tensor& a, const Tensor& b) {
+  const auto* a0 = static_cast<const char*>(a.raw_data());
+  const auto* b0 = static_cast<const char*>(b.raw_data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// Checks the linear contract for a weight [n, k] of `dtype` on `device`; returns M.
+int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, const Device& device,
+                          const Tensor* bias, const Tensor& y) {
+  S24_CHECK(device.is_cuda(), ErrorCode::kInternal, "CUDA linear called for ", device.str());
+  S24_CHECK(dtype == DType::kF16 || dtype == DType::kBF16, ErrorCode::kDTypeMismatch,
+            "the CUDA linear takes F16 or BF16 weights, got ", dtype_name(dtype));
+  S24_CHECK(x.defined() && y.defined(), ErrorCode::kInvalidArgument, "x and y must be defined");
+  S24_CHECK(x.device() == device && y.device() == device, ErrorCode::kInvalidArgument, "x (",
+            x.device().str(), "), y (", y.device().str(), ") and the weight (", device.str(),
+            ") must be on one device");
+  S24_CHECK(x.dtype() == dtype && y.dtype() == dtype, ErrorCode::kDTypeMismatch, "x is ",
+            dtype_name(x.dtype()), ", y is ", dtype_name(y.dtype()), ", the weight is ",
+            dtype_name(dtype), ": they must agree");
+  S24_CHECK(x.dim() >= 1 && x.size(-1) == k, ErrorCode::kShapeMismatch, "x is ",
+            shape_str(x.shape()), " but the weight has K = ", k, " input features");
+  S24_CHECK(y.dim() == x.dim(), ErrorCode::kShapeMismatch, "y is ", shape_str(y.shape()),
+            ", expected x's leading dims and N = ", n);
+  for (int64_t d = 0; d + 1 < x.dim(); ++d)
+    S24_CHECK(y.size(d) == x.size(d), ErrorCode::kShapeMismatch, "y is ", shape_str(y.shape()),
+              " but x is ", shape_str(x.shape()));
+  S24_CHECK(y.size(-1) == n, ErrorCode::kShapeMismatch, "y is ", shape_str(y.shape()),
+            " but the weight has N = ", n, " output features");
+  S24_CHECK(k > 0 && n > 0, ErrorCode::kShapeMismatch, "the CUDA linear needs N > 0 and K > 0, ",
+            "got N = ", n, ", K = ", k);
+  S24_CHECK(k % 8 == 0, ErrorCode::kAlignment, "the CUDA linear needs K % 8 == 0 (16-byte rows ",
+            "of x), got K = ", k);
+  S24_CHECK(n % 8 == 0, ErrorCode::kAlignment, "the CUDA linear needs N % 8 == 0 (16-byte rows ",
+            "of y), got N = ", n);
+  S24_CHECK(x.is_contiguous() && y.is_contiguous(), ErrorCode::kInvalidArgument,
+            "x and y must be contiguous");
+  S24_CHECK(aligned16(x.raw_data()) && aligned16(y.raw_data()), ErrorCode::kAlignment,
+            "x and y must be 16-byte aligned");
+  if (bias != nullptr) {
+    S24_CHECK(bias->defined() && bias->device() == device && bias->dtype() == dtype,
+              ErrorCode::kInvalidArgument, "bias must be a ", dtype_name(dtype), " tensor on ",
+              device.str());
+    S24_CHECK(bias->dim() == 1 && bias->size(0) == n, ErrorCode::kShapeMismatch, "bias is ",
+              shape_str(bias->shape()), ", expected [", n, "]");
+    S24_CHECK(bias->is_contiguous() && aligned16(bias->raw_data()), ErrorCode::kAlignment,
+              "bias must be contiguous and 16-byte aligned");
+    S24_CHECK(!overlaps(*bias, y), ErrorCode::kInvalidArgument, "y overlaps bias");
+  }
+  S24_CHECK(!overlaps(x, y) || x.numel() == 0 || y.numel() == 0, ErrorCode::kInvalidArgument,
+            "y overlaps x (the product cannot run in place)");
+  const int64_t m = x.numel() / k;
+  S24_CHECK(m < (int64_t{1} << 31) && n < (int64_t{1} << 31) && k < (int64_t{1} << 31),
+            ErrorCode::kInvalidArgument, "linear of ", m, " x ", n, " x ", k,
+            " exceeds 32-bit dimensions");
+  return m;
+}
+
+}  // namespace
+
+void linear_cuda_hw(const Tensor& x, const HwLayout& w, const Tensor* bias, Tensor& y,
+                    const LinearOptions& options, const gemm::GemmPlan* plan) {
+  const int64_t m = check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y);
+  require_sm80(w.device());
+  if (m == 0) return;
+  gemm::GemmArgs a;
+  a.x = x.raw_data();
+  a.w_values = w.values.raw_data();
+  a.w_meta = w.meta.raw_data();
+  a.bias = bias ? bias->raw_data() : nullptr;
+  a.y = y.raw_data();
+  a.m = m;
+  a.n = w.rows;
+  a.k = w.cols;
+  a.dtype = w.dtype();
+  a.activation = options.activation;
+  a.device = w.device();
+  a.stream = options.stream;
+  gemm::run_sparse_gemm(a, plan);
+}
+
+void linear_cuda_prepared(const Tensor& x, const SparseWeight& w, const Tensor* bias, Tensor& y,
+                          const LinearOptions& options) {
+  S24_CHECK(w.defined(), ErrorCode::kInvalidArgument, "the SparseWeight is undefined");
+  const SparseWeight::Impl& impl = w.impl();
+  if (options.backend == Backend::kCuSparseLt) {
+    S24_CHECK(impl.cusparselt != nullptr, ErrorCode::kUnsupported,
+              "Backend::kCuSparseLt needs a SparseWeight prepared with Backend::kCuSparseLt");
+    check_linear_args(x, w.rows(), w.cols(), w.dtype(), w.device(), bias, y);
+    cslt::linear(x, *impl.cusparselt, bias, y, options);
+    return;
+  }
+  linear_cuda_hw(x, impl.hw, bias, y, options, nullptr);
+}
+
+void linear_cuda(const Tensor& x, const Compressed24& w, const Tensor* bias, Tensor& y,
+                 const LinearOptions& options) {
+  check_hw_convertible(w);
+  check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y);
+  if (options.backend == Backend::kCuSparseLt) {
+    const SparseWeight prepared(w, Backend::kCuSparseLt, options.stream);
+    linear_cuda_prepared(x, prepared, bias, y, options);
+    return;
+  }
+  // The scratch layout lives in one per-stream buffer: values first, metadata after (256-byte
+  // aligned), reused by every call on this stream.
+  const size_t value_bytes = static_cast<size_t>(hw::value_count(w.rows, w.cols)) * 2;
+  const size_t value_bytes_aligned = (value_bytes + 255) / 256 * 256;
+  const size_t meta_bytes = static_cast<size_t>(hw::meta_word_count(w.rows, w.cols)) * 4;
+  auto* scratch = static_cast<char*>(stream_workspace(
+      w.device(), options.stream, WorkspaceSlot::kHwScratch, value_bytes_aligned + meta_bytes));
+  HwLayout h;
+  h.rows = w.rows;
+  h.cols = w.cols;
+  h.values = Tensor::borrow(scratch, {hw::value_count(w.rows, w.cols)}, w.dtype(), w.device());
+  h.meta = Tensor::borrow(scratch + value_bytes_aligned, {hw::meta_word_count(w.rows, w.cols)},
+                          DType::kI32, w.device());
+  ensure_current_device(w.device());
+  to_hw_layout_cuda(w, h, options.stream);
+  linear_cuda_hw(x, h, bias, y, options, nullptr);
+}
+
+}  // namespace s24::detail

@@ -1,0 +1,51 @@
+// The `sparse24 bench` report: one row per (shape, dtype), written as JSON, CSV and an SVG chart of
+// speedup over dense against the shape. Plain C++ (no CUDA), so it builds everywhere.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace s24::cli {
+
+struct BenchRow {
+  std::string tag;  // e.g. "llama8b-up T16"
+  long long m = 0, n = 0, k = 0;
+  std::string dtype;
+  int sets = 0;             // rotated buffer sets
+  std::string native_plan;  // tile configuration / split-K
+  // Kernel time per call in ms: CUDA-graph replay (primary) and per-call events. < 0: not run.
+  double dense_ms = -1, native_ms = -1, cslt_ms = -1;
+  double dense_event_ms = -1, native_event_ms = -1, cslt_event_ms = -1;
+  // --tune: the fastest tile configuration / split-K measured for this shape in the same run.
+  std::string native_tuned_plan;
+  double native_tuned_ms = -1, native_tuned_event_ms = -1;
+  // Host time per call (us) of the native public linear_out, and of the baselines.
+  double native_host_us = -1, dense_host_us = -1, cslt_host_us = -1;
+  // Versus the dense result: max |y - y_dense| / max |y_dense| and ||y - y_dense|| / ||y_dense||.
+  double native_max_rel = -1, native_rel_l2 = -1, cslt_max_rel = -1, cslt_rel_l2 = -1;
+  std::string cslt_note;  // why cuSPARSELt did not run, if it did not
+
+  double flops() const { return 2.0 * m * n * k; }  // dense-equivalent
+  double dense_bytes() const;                       // X + W + Y (+ bias), each once
+  double sparse_bytes() const;                      // X + 1.125 W + Y (+ bias)
+};
+
+struct BenchMeta {
+  std::string gpu, date, cuda_runtime, cusparselt;
+  int sm_count = 0;
+  double l2_mb = 0;
+  double copy_gbs = 0;  // measured device-to-device copy, bytes read + written per second
+  std::string notes;
+};
+
+// `tuning`: JSON texts of the --tune results (one object per shape), stored under "tuning".
+void write_bench_json(const std::string& path, const BenchMeta& meta,
+                      const std::vector<BenchRow>& rows, const std::vector<std::string>& tuning);
+// Reads what write_bench_json wrote (for merging the per-row runs of one sweep).
+void read_bench_json(const std::string& path, BenchMeta* meta, std::vector<BenchRow>* rows,
+                     std::vector<std::string>* tuning);
+void write_bench_csv(const std::string& path, const std::vector<BenchRow>& rows);
+void write_bench_svg(const std::string& path, const BenchMeta& meta,
+                     const std::vector<BenchRow>& rows);
+
+}  // namespace s24::cli

@@ -1,0 +1,574 @@
+// sparse24 bench: the GPU benchmark sweep of BRIEF section 2. Native 2:4 linear (sparse24's mma.sp
+// GEMM on a prepared SparseWeight) against cuBLASLt dense and (when built in) cuSPARSELt, same
+// inputs, same run, same GPU. Kernel time by CUDA events and by CUDA-graph replay (medians),
+// inputs rotated over enough buffer sets that the operands cannot stay in L2 between calls,
+// random non-zero data. Writes bench.json, bench.csv and bench_speedup.svg into --out (with
+// --tune, the per-shape tuning results inside bench.json).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/check.h"
+#include "sparse24/bench_report.h"
+#include "sparse24/cli_util.h"
+#include "sparse24/commands.h"
+#include "sparse24/sparse24.h"
+#include "sparse24/sparse_weight.h"
+
+#if S24_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "backends/cusparselt.h"
+#include "bench_util/gpu_timer.h"
+#include "core/json.h"
+#include "cuda/check_cuda.h"
+#include "cuda/device_info.h"
+#include "cuda/gemm/sparse_gemm.h"
+#include "cuda/gemm/tile_configs.h"
+#include "ops/linear_cuda.h"
+#include "ops/linear_dense_cuda.h"
+#include "ops/sparse_weight_impl.h"
+#endif
+
+namespace s24::cli {
+namespace {
+
+const char kHelp[] =
+    "usage: sparse24 bench [--out DIR] [--filter TEXT] [--quick] [--tune] [--no-cusparselt]\n"
+    "                      [--shape M,N,K[,bf16]] [--case I] [--count] [--target-ms MS]\n"
+    "       sparse24 bench --merge --out DIR RUN_DIR...\n\n"
+    "GPU benchmark of the 2:4 linear Y = X W^T + b: sparse24's native mma.sp kernel (prepared\n"
+    "SparseWeight) vs cuBLASLt dense vs cuSPARSELt (when this build has it), fp16/bf16.\n"
+    "Default sweep: the seed quick-start 3072x3072x10240; BERT-base Linear shapes (qkv 768->2304,\n"
+    "attn-out 768->768, fc1 768->3072, fc2 3072->768) at batch 1,4,16,64,256 x seq 384;\n"
+    "Llama-8B MLP (up 4096->14336, down 14336->4096) at 1,16,64,128,2048,8192 tokens (fp16, and\n"
+    "bf16 at 1 and 16 tokens); 8192^3 in fp16 and bf16.\n\n"
+    "  --out DIR        where bench.json, bench.csv, bench_speedup.svg go (default bench_out)\n"
+    "  --filter TEXT    only rows whose tag contains TEXT\n"
+    "  --quick          a short sweep (one shape per family)\n"
+    "  --tune           on shapes with M <= 128, also time every tile configuration x split-K of\n"
+    "                   the native kernel; the row then also reports the fastest (native_tuned_*)\n"
+    "  --no-cusparselt  skip the cuSPARSELt backend\n"
+    "  --shape M,N,K[,bf16]  benchmark only this shape\n"
+    "  --case I         only row I of the sweep (0-based; --count prints how many there are):\n"
+    "                   one process per row keeps a failing library call from taking the rest\n"
+    "  --merge          combine the bench.json of the RUN_DIRs into one report in --out\n"
+    "  --target-ms MS   measuring time per backend and method (default 250)\n\n"
+    "Times are per call, medians: CUDA-graph replay (the headline numbers) and per-call CUDA\n"
+    "events. Inputs rotate over enough buffer sets that one pass moves >= 4x the L2. The native\n"
+    "and dense rows are written before cuSPARSELt runs. Needs a CUDA build and an sm_80+ GPU\n"
+    "(exit status 2 otherwise; --merge and --count work anywhere).\n";
+
+struct Case {
+  std::string tag;
+  int64_t m, n, k;
+  DType dtype;
+};
+
+std::vector<Case> default_cases(bool quick) {
+  std::vector<Case> c;
+  const DType f16 = DType::kF16, bf16 = DType::kBF16;
+  c.push_back({"seed-quickstart", 3072, 3072, 10240, f16});
+  const int batches_full[] = {1, 4, 16, 64, 256};
+  const int batches_quick[] = {16};
+  for (int bs : quick ? std::vector<int>(batches_quick, batches_quick + 1)
+                      : std::vector<int>(batches_full, batches_full + 5)) {
+    const int64_t t = int64_t{bs} * 384;
+    const std::string b = " bs" + std::to_string(bs);
+    c.push_back({"bert-qkv" + b, t, 2304, 768, f16});
+    c.push_back({"bert-attnout" + b, t, 768, 768, f16});
+    c.push_back({"bert-fc1" + b, t, 3072, 768, f16});
+    c.push_back({"bert-fc2" + b, t, 768, 3072, f16});
+  }
+  const int tokens_full[] = {1, 16, 64, 128, 2048, 8192};
+  const int tokens_quick[] = {1, 16};
+  for (int t : quick ? std::vector<int>(tokens_quick, tokens_quick + 2)
+                     : std::vector<int>(tokens_full, tokens_full + 6)) {
+    const std::string s = " T" + std::to_string(t);
+    c.push_back({"llama8b-up" + s, t, 14336, 4096, f16});
+    c.push_back({"llama8b-down" + s, t, 4096, 14336, f16});
+  }
+  for (int t : {1, 16}) {
+    const std::string s = " T" + std::to_string(t);
+    c.push_back({"llama8b-up" + s, t, 14336, 4096, bf16});
+    c.push_back({"llama8b-down" + s, t, 4096, 14336, bf16});
+  }
+  if (!quick) {
+    c.push_back({"square8k", 8192, 8192, 8192, f16});
+    c.push_back({"square8k", 8192, 8192, 8192, bf16});
+  }
+  return c;
+}
+
+std::string fmt_ms(double v) { return v < 0 ? "-" : fmt_fixed(v, v < 0.1 ? 4 : 3); }
+std::string fmt_x(double a, double b) { return (a > 0 && b > 0) ? fmt_fixed(a / b, 2) : "-"; }
+
+void print_table(const BenchMeta& meta, const std::vector<BenchRow>& rows) {
+  Table table({"case", "dt", "M", "N", "K", "dense ms", "native ms", "cslt ms", "nat x", "cslt x",
+               "nat/cslt", "nat GB/s", "tuned x", "nat err", "host us"},
+              "llrrrrrrrrrrrrr");
+  for (const BenchRow& r : rows) {
+    table.add({r.tag, r.dtype, std::to_string(r.m), std::to_string(r.n), std::to_string(r.k),
+               fmt_ms(r.dense_ms), fmt_ms(r.native_ms), fmt_ms(r.cslt_ms),
+               fmt_x(r.dense_ms, r.native_ms), fmt_x(r.dense_ms, r.cslt_ms),
+               fmt_x(r.cslt_ms, r.native_ms),
+               r.native_ms > 0 ? fmt_fixed(r.sparse_bytes() / (r.native_ms * 1e6), 0) : "-",
+               fmt_x(r.dense_ms, r.native_tuned_ms),
+               r.native_max_rel >= 0 ? fmt_fixed(r.native_max_rel * 1e3, 2) + "e-3" : "-",
+               fmt_fixed(r.native_host_us, 1)});
+  }
+  std::printf(
+      "\n%s, %s; kernel time per call (CUDA graph, median); x = speedup over cuBLASLt "
+      "dense; copy %.0f GB/s\n",
+      meta.gpu.c_str(), meta.date.c_str(), meta.copy_gbs);
+  table.print(stdout);
+}
+
+void write_all(const std::string& dir, const BenchMeta& meta, const std::vector<BenchRow>& rows,
+               const std::vector<std::string>& tuning) {
+  write_bench_json(dir + "/bench.json", meta, rows, tuning);
+  write_bench_csv(dir + "/bench.csv", rows);
+  write_bench_svg(dir + "/bench_speedup.svg", meta, rows);
+}
+
+int merge_reports(const Args& args, const std::string& out_dir) {
+  BenchMeta meta;
+  std::vector<BenchRow> rows;
+  std::vector<std::string> tuning;
+  for (const std::string& dir : args.positional()) {
+    BenchMeta m;
+    try {
+      read_bench_json(dir + "/bench.json", &m, &rows, &tuning);
+    } catch (const Error& e) {
+      std::printf("skipping %s: %s\n", dir.c_str(), e.what());
+      continue;
+    }
+    if (meta.gpu.empty()) meta = m;
+  }
+  write_all(out_dir, meta, rows, tuning);
+  print_table(meta, rows);
+  std::printf("merged %zu rows into %s/bench.json, bench.csv, bench_speedup.svg\n", rows.size(),
+              out_dir.c_str());
+  return 0;
+}
+
+#if S24_WITH_CUDA
+
+// ---- data -------------------------------------------------------------------------------------
+
+// xorshift64*: fast, and plenty for benchmark data (uniform in [-1, 1), never all zeros).
+struct FastRng {
+  uint64_t s;
+  explicit FastRng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  float uniform() {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    const uint64_t r = s * 0x2545F4914F6CDD1Dull;
+    return static_cast<float>(static_cast<int64_t>(r >> 40) - (int64_t{1} << 23)) / 8388608.0f;
+  }
+};
+
+uint16_t to_bits(float v, DType dt) {
+  return dt == DType::kF16 ? float_to_f16(v) : float_to_bf16(v);
+}
+
+Tensor random_matrix(int64_t rows, int64_t cols, DType dt, uint64_t seed) {
+  Tensor t = Tensor::empty({rows, cols}, dt);
+  auto* p = static_cast<uint16_t*>(t.raw_data());
+  FastRng r(seed);
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = to_bits(r.uniform(), dt);
+  return t;
+}
+
+// A random 2:4 weight: its logical compressed form and the equivalent dense matrix (CPU).
+void random_weight(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* c, Tensor* dense) {
+  static const uint8_t kNibbles[6] = {0x4, 0x8, 0xC, 0x9, 0xD, 0xE};
+  c->rows = n;
+  c->cols = k;
+  c->values = random_matrix(n, k / 2, dt, seed);
+  c->meta = Tensor::empty({n, meta_cols(k)}, DType::kU8);
+  *dense = Tensor::zeros({n, k}, dt);
+  auto* meta = static_cast<uint8_t*>(c->meta.raw_data());
+  const auto* vals = static_cast<const uint16_t*>(c->values.raw_data());
+  auto* d = static_cast<uint16_t*>(dense->raw_data());
+  FastRng r(seed ^ 0xABCDEF);
+  const int64_t mc = meta_cols(k);
+  for (int64_t row = 0; row < n; ++row) {
+    uint8_t* mrow = meta + row * mc;
+    std::memset(mrow, 0, mc);
+    for (int64_t g = 0; g < k / 4; ++g) {
+      const uint8_t nib = kNibbles[static_cast<int>((r.uniform() + 1.0f) * 3.0f) % 6];
+      mrow[g / 2] |= (g & 1) ? static_cast<uint8_t>(nib << 4) : nib;
+      d[row * k + 4 * g + (nib & 3)] = vals[row * (k / 2) + 2 * g];
+      d[row * k + 4 * g + ((nib >> 2) & 3)] = vals[row * (k / 2) + 2 * g + 1];
+    }
+  }
+}
+
+struct BufferSet {
+  Tensor x, w_dense, y;
+  Compressed24 w_logical;
+  SparseWeight w;
+};
+
+// ---- errors -----------------------------------------------------------------------------------
+
+void compare(const Tensor& y, const Tensor& ref, double* max_rel, double* rel_l2) {
+  const Tensor a = y.to_f32_cpu(), b = ref.to_f32_cpu();
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  double max_diff = 0, max_ref = 0, num = 0, den = 0;
+  bool nan = false;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    if (std::isnan(pa[i]) || std::isnan(pb[i])) nan = true;
+    const double d = double(pa[i]) - double(pb[i]);
+    max_diff = std::max(max_diff, std::fabs(d));
+    max_ref = std::max(max_ref, std::fabs(double(pb[i])));
+    num += d * d;
+    den += double(pb[i]) * pb[i];
+  }
+  *max_rel = nan ? INFINITY : (max_ref > 0 ? max_diff / max_ref : max_diff);
+  *rel_l2 = nan ? INFINITY : (den > 0 ? std::sqrt(num / den) : std::sqrt(num));
+}
+
+// ---- measurement ------------------------------------------------------------------------------
+
+struct Timed {
+  double graph_ms = -1, event_ms = -1;
+};
+
+Timed measure(const bench::Launch& launch, Stream stream, int sets, double target_ms) {
+  // A first estimate decides how many calls fill the measuring time.
+  const bench::Stats probe = bench::time_events(launch, stream, 3, 5);
+  const double t = std::max(probe.median_ms, 1e-3);
+  Timed out;
+  const int iters = static_cast<int>(std::clamp(target_ms / t, 10.0, 400.0));
+  out.event_ms = bench::time_events(launch, stream, 5, iters).median_ms;
+  const int per_graph = std::clamp(std::max(sets, static_cast<int>(1.0 / t)), 4, 64);
+  const int graph_iters = static_cast<int>(std::clamp(target_ms / (t * per_graph), 5.0, 100.0));
+  out.graph_ms = bench::time_graph(launch, stream, per_graph, 3, graph_iters).median_ms;
+  return out;
+}
+
+double measure_copy_gbs(Stream stream) {
+  const size_t bytes = size_t{1} << 30;
+  Tensor a = Tensor::zeros({static_cast<int64_t>(bytes)}, DType::kU8, Device::cuda(0));
+  Tensor b = Tensor::empty({static_cast<int64_t>(bytes)}, DType::kU8, Device::cuda(0));
+  const bench::Stats s = bench::time_events(
+      [&](int) {
+        S24_CUDA_CHECK(cudaMemcpyAsync(b.raw_data(), a.raw_data(), bytes, cudaMemcpyDeviceToDevice,
+                                       static_cast<cudaStream_t>(stream)));
+      },
+      stream, 2, 10);
+  return 2.0 * bytes / (s.median_ms * 1e6);
+}
+
+std::string today() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d", std::gmtime(&now));
+  return buf;
+}
+
+// Tuning: every configuration x split-K of the native kernel on one decode shape (graph time).
+std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor& bias,
+                      Stream stream, detail::gemm::GemmPlan* best_plan) {
+  using detail::gemm::GemmPlan;
+  std::ostringstream js;
+  js << "{\"tag\":\"" << c.tag << "\",\"dtype\":\"" << dtype_name(c.dtype) << "\",\"m\":" << c.m
+     << ",\"n\":" << c.n << ",\"k\":" << c.k << ",\"results\":[";
+  bool first = true;
+  double best = 1e30;
+  std::string best_name;
+  LinearOptions opt;
+  opt.stream = stream;
+  for (int cfg = 0; cfg < detail::gemm::kConfigCount; ++cfg) {
+    if (detail::gemm::kConfigs[cfg].bm > 2 * std::max<int64_t>(c.m, 8) && cfg != 0) continue;
+    for (int splits : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32}) {
+      const GemmPlan plan = detail::gemm::normalize_plan(GemmPlan{cfg, splits}, c.k);
+      if (plan.splits != splits) continue;
+      auto launch = [&](int i) {
+        BufferSet& s = sets[i % sets.size()];
+        detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, opt, &plan);
+      };
+      const int per_graph = std::max<int>(static_cast<int>(sets.size()), 8);
+      const double ms = bench::time_graph(launch, stream, per_graph, 2, 15).median_ms;
+      js << (first ? "" : ",") << "{\"plan\":\"" << detail::gemm::plan_name(plan)
+         << "\",\"ms\":" << ms << "}";
+      first = false;
+      if (ms < best) {
+        best = ms;
+        best_name = detail::gemm::plan_name(plan);
+        *best_plan = plan;
+      }
+    }
+  }
+  const detail::gemm::GemmPlan chosen =
+      detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0));
+  js << "],\"best\":\"" << best_name << "\",\"best_ms\":" << best << ",\"heuristic\":\""
+     << detail::gemm::plan_name(chosen) << "\"}";
+  std::printf("  tune %-20s %s M=%lld: best %s %.4f ms (heuristic %s)\n", c.tag.c_str(),
+              dtype_name(c.dtype), static_cast<long long>(c.m), best_name.c_str(), best,
+              detail::gemm::plan_name(chosen).c_str());
+  std::fflush(stdout);
+  return js.str();
+}
+
+int run_bench(const Args& args) {
+  const std::string out_dir = args.get("--out", "bench_out");
+  if (std::system(("mkdir -p '" + out_dir + "'").c_str()) != 0)
+    throw UsageError("cannot create --out " + out_dir);
+  const std::string filter = args.get("--filter", "");
+  const bool quick = args.has("--quick");
+  std::vector<Case> cases;
+  const std::string spec = args.get("--shape", "");
+  if (!spec.empty()) {
+    long long m = 0, n = 0, k = 0;
+    char dt[16] = "f16";
+    const int got = std::sscanf(spec.c_str(), "%lld,%lld,%lld,%15s", &m, &n, &k, dt);
+    if (got < 3 || m <= 0 || n <= 0 || k <= 0) throw UsageError("bad --shape '" + spec + "'");
+    cases.push_back({"custom", m, n, k, parse_dtype(dt)});
+  }
+  if (cases.empty()) cases = default_cases(quick);
+  if (!filter.empty()) {
+    std::vector<Case> kept;
+    for (const Case& c : cases)
+      if (c.tag.find(filter) != std::string::npos) kept.push_back(c);
+    cases = kept;
+  }
+  if (args.has("--count")) {
+    std::printf("%zu\n", cases.size());
+    return 0;
+  }
+  if (args.has("--case")) {
+    const int64_t i = args.get_int("--case", 0, 0, static_cast<int64_t>(cases.size()) - 1);
+    cases = {cases[static_cast<size_t>(i)]};
+  }
+
+  if (!cuda_available()) {
+    std::fprintf(stderr, "sparse24 bench: no CUDA device is visible; the benchmark needs a GPU\n");
+    return 2;
+  }
+  const detail::DeviceInfo& info = detail::device_info(0);
+  if (info.cc_major < 8) {
+    std::fprintf(stderr, "sparse24 bench: %s is sm_%d%d; the kernels need sm_80 or newer\n",
+                 info.name.c_str(), info.cc_major, info.cc_minor);
+    return 2;
+  }
+  const bool tune = args.has("--tune");
+  const bool use_cslt = !args.has("--no-cusparselt") && detail::cslt::available();
+  const double target_ms = static_cast<double>(args.get_int("--target-ms", 250, 10, 100000));
+
+  bench::ScopedStream stream;
+  BenchMeta meta;
+  meta.gpu = info.name;
+  meta.date = today();
+  meta.sm_count = info.sm_count;
+  meta.l2_mb = info.l2_bytes / 1048576.0;
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  meta.cuda_runtime = std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10);
+  meta.cusparselt = use_cslt ? std::to_string(detail::cslt::version()) : "not in this run";
+  meta.copy_gbs = measure_copy_gbs(stream.get());
+  std::printf(
+      "sparse24 bench on %s (%d SMs, L2 %.0f MB), CUDA runtime %s, cuSPARSELt %s, "
+      "copy %.0f GB/s (read + write)\n",
+      meta.gpu.c_str(), meta.sm_count, meta.l2_mb, meta.cuda_runtime.c_str(),
+      meta.cusparselt.c_str(), meta.copy_gbs);
+  std::fflush(stdout);
+
+  std::vector<BenchRow> rows;
+  std::vector<std::string> tuning;
+  size_t free_bytes = 0, total_bytes = 0;
+  S24_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  uint64_t seed = 1;
+
+  auto run_case = [&](const Case& c) {
+    BenchRow row;
+    row.tag = c.tag;
+    row.m = c.m;
+    row.n = c.n;
+    row.k = c.k;
+    row.dtype = c.dtype == DType::kF16 ? "f16" : "bf16";
+    // Enough buffer sets that one pass over them moves >= 4x the L2 (the smallest footprint is
+    // the sparse one), within a third of the free device memory.
+    const double call_bytes = row.sparse_bytes();
+    const double set_bytes = row.dense_bytes() + 3.5 * c.n * c.k + 2.0 * c.m * c.n;
+    int nsets = static_cast<int>(std::ceil(4.0 * info.l2_bytes / call_bytes));
+    nsets = std::clamp(nsets, 2, 64);
+    nsets = std::min<int>(nsets, std::max<int>(1, static_cast<int>(free_bytes / 3 / set_bytes)));
+    row.sets = nsets;
+
+    Compressed24 w_cpu;
+    Tensor dense_cpu;
+    random_weight(c.n, c.k, c.dtype, seed++, &w_cpu, &dense_cpu);
+    const Tensor x_cpu = random_matrix(c.m, c.k, c.dtype, seed++);
+    const Tensor bias = random_matrix(1, c.n, c.dtype, seed++).view({c.n}).to(Device::cuda(0));
+    std::vector<BufferSet> sets(nsets);
+    for (int i = 0; i < nsets; ++i) {
+      BufferSet& s = sets[i];
+      s.x = x_cpu.to(Device::cuda(0));
+      s.w_dense = dense_cpu.to(Device::cuda(0));
+      s.w_logical = w_cpu.to(Device::cuda(0));
+      s.y = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
+      s.w = SparseWeight(s.w_logical, Backend::kNative, stream.get());
+    }
+    bench::synchronize(stream.get());
+    LinearOptions native_opt, dense_opt, cslt_opt;
+    native_opt.stream = dense_opt.stream = cslt_opt.stream = stream.get();
+    native_opt.backend = Backend::kNative;
+    cslt_opt.backend = Backend::kCuSparseLt;
+    auto native = [&](int i) {
+      BufferSet& s = sets[i % nsets];
+      linear_out(s.x, s.w, &bias, s.y, native_opt);
+    };
+    auto dense = [&](int i) {
+      BufferSet& s = sets[i % nsets];
+      detail::linear_dense_cuda(s.x, s.w_dense, &bias, s.y, dense_opt);
+    };
+    row.native_plan = detail::gemm::plan_name(
+        detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0)));
+
+    // Native first, written out before the dense baseline runs: a library kernel that faults
+    // poisons the CUDA context, and a row should keep whatever was measured before that.
+    Tensor y_native = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
+    Tensor y_dense = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
+    Tensor y_other = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
+    linear_out(sets[0].x, sets[0].w, &bias, y_native, native_opt);
+    bench::synchronize(stream.get());
+    Timed t = measure(native, stream.get(), nsets, target_ms);
+    row.native_ms = t.graph_ms;
+    row.native_event_ms = t.event_ms;
+    row.native_host_us = bench::host_us_per_call(native, stream.get(), 200);
+    rows.push_back(row);
+    write_all(out_dir, meta, rows, tuning);
+
+    detail::linear_dense_cuda(sets[0].x, sets[0].w_dense, &bias, y_dense, dense_opt);
+    bench::synchronize(stream.get());
+    compare(y_native, y_dense, &row.native_max_rel, &row.native_rel_l2);
+    t = measure(dense, stream.get(), nsets, target_ms);
+    row.dense_ms = t.graph_ms;
+    row.dense_event_ms = t.event_ms;
+    row.dense_host_us = bench::host_us_per_call(dense, stream.get(), 200);
+    rows.back() = row;
+    std::printf(
+        "%-20s %-4s M=%-6lld N=%-6lld K=%-6lld sets %-2d | dense %8s | native %8s x%s "
+        "(%s, %.0f GB/s, err %.1e, host %.1f us)\n",
+        row.tag.c_str(), row.dtype.c_str(), row.m, row.n, row.k, nsets,
+        fmt_ms(row.dense_ms).c_str(), fmt_ms(row.native_ms).c_str(),
+        fmt_x(row.dense_ms, row.native_ms).c_str(), row.native_plan.c_str(),
+        row.sparse_bytes() / (row.native_ms * 1e6), row.native_max_rel, row.native_host_us);
+    std::fflush(stdout);
+    write_all(out_dir, meta, rows, tuning);  // the dense / native numbers are safe from here on
+
+    if (tune && c.m <= 128) {
+      detail::gemm::GemmPlan best;
+      tuning.push_back(tune_case(c, sets, bias, stream.get(), &best));
+      auto tuned = [&](int i) {
+        BufferSet& s = sets[i % nsets];
+        detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, native_opt, &best);
+      };
+      t = measure(tuned, stream.get(), nsets, target_ms);
+      rows.back().native_tuned_plan = detail::gemm::plan_name(best);
+      rows.back().native_tuned_ms = t.graph_ms;
+      rows.back().native_tuned_event_ms = t.event_ms;
+      std::printf("%-20s %-4s tuned native %8s x%s (%s)\n", row.tag.c_str(), row.dtype.c_str(),
+                  fmt_ms(t.graph_ms).c_str(), fmt_x(row.dense_ms, t.graph_ms).c_str(),
+                  rows.back().native_tuned_plan.c_str());
+      std::fflush(stdout);
+      write_all(out_dir, meta, rows, tuning);
+    }
+
+    if (use_cslt) {
+      // cuSPARSELt last: its set-up (compression, plan search) runs only now, so that a failure
+      // there cannot cost the rows above.
+      BenchRow& r = rows.back();
+      try {
+        std::vector<SparseWeight> cw(nsets);
+        for (int i = 0; i < nsets; ++i)
+          cw[i] = SparseWeight(sets[i].w_logical, Backend::kCuSparseLt, stream.get());
+        bench::synchronize(stream.get());
+        auto cslt = [&](int i) {
+          BufferSet& s = sets[i % nsets];
+          linear_out(s.x, cw[i % nsets], &bias, s.y, cslt_opt);
+        };
+        linear_out(sets[0].x, cw[0], &bias, y_other, cslt_opt);
+        bench::synchronize(stream.get());
+        compare(y_other, y_dense, &r.cslt_max_rel, &r.cslt_rel_l2);
+        for (int i = 0; i < nsets; ++i) cslt(i);  // every set's plan built outside the timing
+        bench::synchronize(stream.get());
+        t = measure(cslt, stream.get(), nsets, target_ms);
+        r.cslt_ms = t.graph_ms;
+        r.cslt_event_ms = t.event_ms;
+        r.cslt_host_us = bench::host_us_per_call(cslt, stream.get(), 200);
+      } catch (const Error& e) {
+        r.cslt_note = e.what();
+      }
+      std::printf("%-20s %-4s cuSPARSELt %8s x%s %s\n", r.tag.c_str(), r.dtype.c_str(),
+                  fmt_ms(r.cslt_ms).c_str(), fmt_x(r.dense_ms, r.cslt_ms).c_str(),
+                  r.cslt_note.c_str());
+      std::fflush(stdout);
+      write_all(out_dir, meta, rows, tuning);
+    }
+  };
+
+  for (const Case& c : cases) {
+    try {
+      run_case(c);
+    } catch (const Error& e) {
+      // One failing shape must not lose the rest of the sweep.
+      std::printf("%-20s M=%lld N=%lld K=%lld: FAILED: %s\n", c.tag.c_str(),
+                  static_cast<long long>(c.m), static_cast<long long>(c.n),
+                  static_cast<long long>(c.k), e.what());
+      std::fflush(stdout);
+    }
+  }
+  write_all(out_dir, meta, rows, tuning);
+  print_table(meta, rows);
+  std::printf("wrote %s/bench.json, bench.csv, bench_speedup.svg\n", out_dir.c_str());
+  return 0;
+}
+
+#endif  // S24_WITH_CUDA
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  return run_command("bench", [&]() -> int {
+    const Args args(argc, argv, {"--out", "--filter", "--shape", "--target-ms", "--case"},
+                    {"--quick", "--tune", "--no-cusparselt", "--count", "--merge"});
+    if (args.help()) {
+      std::fputs(kHelp, stdout);
+      return 0;
+    }
+    if (args.has("--merge")) {
+      const std::string out_dir = args.get("--out", "bench_out");
+      if (std::system(("mkdir -p '" + out_dir + "'").c_str()) != 0)
+        throw UsageError("cannot create --out " + out_dir);
+      return merge_reports(args, out_dir);
+    }
+    if (args.has("--count")) {
+      std::printf("%zu\n", default_cases(args.has("--quick")).size());
+      return 0;
+    }
+#if S24_WITH_CUDA
+    return run_bench(args);
+#else
+    std::fprintf(stderr,
+                 "sparse24 bench: this build has no CUDA support. The benchmark needs a CUDA "
+                 "build (configure where nvcc is found) and an NVIDIA GPU of sm_80 or newer.\n");
+    return 2;
+#endif
+  });
+}
+
+}  // namespace s24::cli
