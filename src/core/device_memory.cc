@@ -26,6 +26,14 @@ cudaMemcpyKind copy_kind(const Device& dst, const Device& src) {
 void* device_alloc(size_t bytes, const Device& device) {
   S24_CHECK(device.is_cuda(), ErrorCode::kInternal, "device_alloc on ", device.str());
 #if S24_WITH_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    (void)cudaGetLastError();
+    S24_THROW(ErrorCode::kUnsupported, "no CUDA device is available (", device.str(),
+              " requested)");
+  }
+  S24_CHECK(device.index >= 0 && device.index < count, ErrorCode::kInvalidArgument, device.str(),
+            " requested but only ", count, " CUDA device(s) exist");
   S24_CUDA_CHECK(cudaSetDevice(device.index));
   void* p = nullptr;
   const cudaError_t st = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
