@@ -1,6 +1,6 @@
 // The layer objects of the BERT runtime: Linear (dense or 2:4), LayerNorm, Embeddings, the
-// attention core and one encoder layer. CPU f32 today; every tensor carries its device so a GPU
-// path can dispatch per layer later.
+// attention core and one encoder layer, on the CPU in f32. The GPU runs the same model through
+// BertGpuModel (bert_gpu.cc), which is built from these layers.
 #include <cstring>
 
 #include "core/check.h"
