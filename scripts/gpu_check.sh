@@ -4,7 +4,9 @@
 #   bash scripts/gpu_check.sh [OUT_DIR]        (default out/gpu)
 # Environment: S24_CUSPARSELT_ROOT (else PyTorch's copy or .deps/cusparselt is used when found),
 # S24_GTEST_SOURCE_DIR (GoogleTest sources when none is installed), S24_GPU_STEPS (default
-# "tests sanitize bench"), S24_BENCH_ARGS (extra arguments for `sparse24 bench`).
+# "tests sanitize bench"), S24_SANITIZE_TOOLS (default "memcheck racecheck"),
+# S24_SANITIZE_TIMEOUT (seconds per binary and tool, default 600), S24_BENCH_ARGS (extra
+# arguments for `sparse24 bench`).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$repo/out/gpu}"
@@ -42,9 +44,9 @@ if [[ " $steps " == *" sanitize "* ]]; then
   # Bandwidth/perf tests are skipped under the sanitizer (they only time, and run 100x slower).
   for t in "$build"/test_*gpu*; do
     [ -x "$t" ] || continue
-    for tool in memcheck racecheck; do
+    for tool in ${S24_SANITIZE_TOOLS:-memcheck racecheck}; do
       echo "compute-sanitizer --tool $tool $(basename "$t")"
-      compute-sanitizer --tool "$tool" --error-exitcode 9 "$t" --gtest_brief=1 \
+      timeout "${S24_SANITIZE_TIMEOUT:-600}" compute-sanitizer --tool "$tool" --error-exitcode 9 "$t" --gtest_brief=1 \
         --gtest_filter='-*Bandwidth*:*MiniLM*:*Graph*' >"$out/sanitize_${tool}_$(basename "$t").log" 2>&1 ||
         { status=1; tail -20 "$out/sanitize_${tool}_$(basename "$t").log"; }
       tail -2 "$out/sanitize_${tool}_$(basename "$t").log"
