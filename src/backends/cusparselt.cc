@@ -10,6 +10,7 @@
 #include <cusparseLt.h>
 
 #include <array>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,12 @@
 
 namespace s24::detail::cslt {
 namespace {
+
+bool search_enabled() {
+  const char* env = std::getenv("S24_CUSPARSELT_SEARCH");
+  return env != nullptr && env[0] == '1';
+}
+
 
 constexpr int kMaxDevices = 64;
 
@@ -228,24 +235,15 @@ void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tenso
     S24_CSLT_CHECK(cusparseLtMatmulPlanInit(w.handle, &plan->plan, &plan->matmul, &plan->alg));
     plan->have_plan = true;
     S24_CSLT_CHECK(cusparseLtMatmulGetWorkspace(w.handle, &plan->plan, &plan->workspace_bytes));
-    // Tune once (the search runs the candidate kernels on these very buffers), then keep the
-    // winner's workspace requirement. On the lent H200s cuSPARSELt 0.8.0's search returned
-    // CUSPARSE_STATUS_INTERNAL_ERROR for every f16 shape (bf16 searched fine): then the plan is
-    // rebuilt with the library's default algorithm, provided the CUDA context survived.
-    void* ws = stream_workspace(w.device, options.stream, WorkspaceSlot::kCuSparseLt,
-                                plan->workspace_bytes);
-    const cusparseStatus_t searched = cusparseLtMatmulSearch(
-        w.handle, &plan->plan, &alpha, w.compressed, x_ptr, &beta, y_ptr, y_ptr, ws, &stream, 1);
-    if (searched != CUSPARSE_STATUS_SUCCESS) {
-      S24_CUDA_CHECK(cudaStreamSynchronize(stream));  // a poisoned context ends here, loudly
-      (void)cusparseLtMatmulPlanDestroy(&plan->plan);
-      (void)cusparseLtMatmulAlgSelectionDestroy(&plan->alg);
-      plan->have_plan = plan->have_alg = false;
-      S24_CSLT_CHECK(cusparseLtMatmulAlgSelectionInit(w.handle, &plan->alg, &plan->matmul,
-                                                      CUSPARSELT_MATMUL_ALG_DEFAULT));
-      plan->have_alg = true;
-      S24_CSLT_CHECK(cusparseLtMatmulPlanInit(w.handle, &plan->plan, &plan->matmul, &plan->alg));
-      plan->have_plan = true;
+    // The library's default algorithm, as PyTorch uses it. cusparseLtMatmulSearch is opt-in
+    // (S24_CUSPARSELT_SEARCH=1): it launches every candidate kernel, and on the lent H200s
+    // (cuSPARSELt 0.8.0, 2026-11-21) one f16 candidate (an sm90 cluster kernel) died with an
+    // illegal instruction, which poisons the whole CUDA context; bf16 searched fine.
+    if (search_enabled()) {
+      void* ws = stream_workspace(w.device, options.stream, WorkspaceSlot::kCuSparseLt,
+                                  plan->workspace_bytes);
+      S24_CSLT_CHECK(cusparseLtMatmulSearch(w.handle, &plan->plan, &alpha, w.compressed, x_ptr,
+                                            &beta, y_ptr, y_ptr, ws, &stream, 1));
     }
     S24_CSLT_CHECK(cusparseLtMatmulGetWorkspace(w.handle, &plan->plan, &plan->workspace_bytes));
     it = w.plans.emplace(key, std::move(plan)).first;
