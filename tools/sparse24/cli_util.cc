@@ -236,4 +236,25 @@ uint64_t file_size(const std::string& path) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+bool is_file(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec);
+}
+
+std::filesystem::path find_repo_root() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> starts;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) starts.push_back(exe.parent_path());
+  starts.push_back(fs::current_path(ec));
+  for (fs::path p : starts) {
+    for (; !p.empty(); p = p.parent_path()) {
+      if (is_file(p / "include" / "sparse24" / "sparse24.h")) return p;
+      if (p == p.root_path()) break;
+    }
+  }
+  return {};
+}
+
 }  // namespace s24::cli

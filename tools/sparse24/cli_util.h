@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -90,5 +91,11 @@ std::string fmt_fixed(double v, int digits);
 std::string fmt_bytes(uint64_t bytes);  // "87.6 MiB"
 std::string fmt_shape(const Shape& shape);  // "[384, 1536]"
 uint64_t file_size(const std::string& path);  // throws kIo
+
+// True when `p` names a regular file (no exception on errors).
+bool is_file(const std::filesystem::path& p);
+// The checkout this binary belongs to: the first folder holding include/sparse24/sparse24.h,
+// walking up from the executable, then from the current directory; empty when none is found.
+std::filesystem::path find_repo_root();
 
 }  // namespace s24::cli

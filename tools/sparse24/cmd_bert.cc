@@ -81,28 +81,6 @@ const char kUsage[] =
     "  -h, --help        this text\n"
     "\n";
 
-bool is_file(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec);
-}
-
-// The checkout this binary belongs to: the first folder above the executable (then above the
-// current directory) holding include/sparse24/sparse24.h.
-fs::path find_repo_root() {
-  std::vector<fs::path> starts;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) starts.push_back(exe.parent_path());
-  starts.push_back(fs::current_path(ec));
-  for (fs::path p : starts) {
-    for (; !p.empty(); p = p.parent_path()) {
-      if (is_file(p / "include" / "sparse24" / "sparse24.h")) return p;
-      if (p == p.root_path()) break;
-    }
-  }
-  return {};
-}
-
 fs::path repo_file(const fs::path& relative, const char* what) {
   const fs::path repo = find_repo_root();
   S24_CHECK(!repo.empty(), ErrorCode::kIo, "cannot find the sparse24 checkout to locate ", what,
