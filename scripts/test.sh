@@ -7,7 +7,8 @@
 # S24_TEST_QUICK=1 runs step 1 only.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$repo/scripts/install_deps.sh"
+S24_NEED_FUZZ=$([ "${S24_TEST_QUICK:-0}" = "1" ] && echo 0 || echo 1) \
+  bash "$repo/scripts/install_deps.sh"
 
 step() { printf '\n==== %s ====\n' "$*"; }
 
