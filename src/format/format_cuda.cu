@@ -8,6 +8,7 @@
 
 #include "core/check.h"
 #include "cuda/check_cuda.h"
+#include "cuda/vec.cuh"
 #include "format/format_cpu.h"
 #include "format/format_cuda.h"
 
@@ -29,32 +30,17 @@ __device__ __forceinline__ bool nonzero(float8_e4m3 v) { return (v.bits & 0x7Fu)
 __device__ __forceinline__ bool nonzero(float8_e5m2 v) { return (v.bits & 0x7Fu) != 0; }
 __device__ __forceinline__ bool nonzero(int8_t v) { return v != 0; }
 
-template <int kBytes>
-struct Vec;
-template <>
-struct Vec<4> {
-  using type = uint32_t;
-};
-template <>
-struct Vec<8> {
-  using type = uint2;
-};
-template <>
-struct Vec<16> {
-  using type = uint4;
-};
-
 // A group of 4 values: 4 * sizeof(T) bytes, naturally aligned in a contiguous cudaMalloc'd
 // matrix with cols % 4 == 0.
 template <class T>
 __device__ __forceinline__ void load_group(const T* p, T (&out)[4]) {
-  using V = typename Vec<4 * sizeof(T)>::type;
+  using V = typename VecOf<4 * sizeof(T)>::type;
   const V v = *reinterpret_cast<const V*>(p);
   memcpy(out, &v, sizeof v);
 }
 template <class T>
 __device__ __forceinline__ void store_group(T* p, const T (&in)[4]) {
-  using V = typename Vec<4 * sizeof(T)>::type;
+  using V = typename VecOf<4 * sizeof(T)>::type;
   V v;
   memcpy(&v, in, sizeof v);
   *reinterpret_cast<V*>(p) = v;

@@ -10,35 +10,13 @@
 
 #include "core/check.h"
 #include "cuda/check_cuda.h"
+#include "cuda/vec.cuh"
 #include "prune/prune_group.h"
 #include "prune/prune_internal.h"
 
 namespace s24::detail {
 
 // ---- vector memory access ----------------------------------------------------------------------
-
-template <int kBytes>
-struct VecOf;
-template <>
-struct VecOf<1> {
-  using type = uint8_t;
-};
-template <>
-struct VecOf<2> {
-  using type = uint16_t;
-};
-template <>
-struct VecOf<4> {
-  using type = uint32_t;
-};
-template <>
-struct VecOf<8> {
-  using type = uint2;
-};
-template <>
-struct VecOf<16> {
-  using type = uint4;
-};
 
 // N consecutive elements with the widest aligned accesses (at most 16 bytes each); `p` must be
 // aligned to min(16, N * sizeof(T)) bytes, which the callers guarantee (see group_kernel).

@@ -8,6 +8,7 @@
 // values and the pad nibble 0x4, exactly like to_hw_layout_cpu.
 #include "cuda/gemm/sparse_layout.cuh"
 #include "format/hw_layout.h"
+#include "prune/group_pruners_cuda.cuh"
 #include "prune/prune_cuda.h"
 #include "prune/prune_cuda_common.cuh"
 
@@ -157,61 +158,6 @@ __global__ void __launch_bounds__(256)
 // Group-wise pruners for the fused kernel (the same rules as the logical-layout kernels).
 // Transposable blocks use no group pruner.
 struct HwTransposableTag {};
-template <class T>
-struct HwMvue24 {
-  static constexpr bool kPacked16 = false;
-  uint64_t seed, offset;
-  __device__ __forceinline__ uint32_t operator()(int64_t gf, const T (&in)[4], T (&pruned)[4],
-                                                 unsigned long long* fault) const {
-    float x[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    bool finite = true;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint32_t key = Elem<T>::key(in[i]);
-      if (key >= Elem<T>::kInfKey) {
-        report_fault(fault,
-                     pack_fault(4 * gf + i, 0, key >= Elem<T>::kNanKey ? kFaultNaN : kFaultInf));
-        finite = false;
-      }
-      x[i] = Elem<T>::decode(in[i]);
-    }
-    uint32_t keep = 0x3u;
-    if (finite) {
-      const Philox4x32Out draw = mvue24_draw(seed, static_cast<uint64_t>(gf), offset);
-      keep = mvue24_group(x, uniform_from_bits(draw.v[0]), uniform_from_bits(draw.v[1]), y);
-      if (keep == 0) {
-        report_fault(fault, pack_fault(4 * gf, 0, kFaultSumOverflow));
-        keep = 0x3u;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) y[i] = 0.0f;
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) pruned[i] = Elem<T>::encode(y[i]);
-    return keep;
-  }
-};
-template <class T>
-struct HwSoftThreshold {
-  static constexpr bool kPacked16 = false;
-  __device__ __forceinline__ uint32_t operator()(int64_t gf, const T (&in)[4], T (&pruned)[4],
-                                                 unsigned long long* fault) const {
-    float x[4], y[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint32_t key = Elem<T>::key(in[i]);
-      if (key >= Elem<T>::kInfKey)
-        report_fault(fault,
-                     pack_fault(4 * gf + i, 0, key >= Elem<T>::kNanKey ? kFaultNaN : kFaultInf));
-      x[i] = Elem<T>::decode(in[i]);
-    }
-    const uint32_t keep = soft_threshold_group(x, y);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) pruned[i] = Elem<T>::encode(y[i]);
-    return keep;
-  }
-};
-
 // Magnitude on 16-bit values: handled on packed words inside the kernel (magnitude16_group).
 template <uint32_t kNan>
 struct HwMagnitude16 {
@@ -244,10 +190,10 @@ void launch_hw_method(const Tensor& w, const PruneOptions& options, HwLayout& ou
       launch_hw<T, false>(w, HwMagnitude16<Elem<T>::kNanKey>{}, out, stream, fault);
       return;
     case PruneMethod::kMVUE24:
-      launch_hw<T, false>(w, HwMvue24<T>{options.seed, options.offset}, out, stream, fault);
+      launch_hw<T, false>(w, Mvue24Pruner<T>{options.seed, options.offset}, out, stream, fault);
       return;
     case PruneMethod::kSoftThreshold:
-      launch_hw<T, false>(w, HwSoftThreshold<T>{}, out, stream, fault);
+      launch_hw<T, false>(w, SoftThresholdPruner<T>{}, out, stream, fault);
       return;
     case PruneMethod::kTransposable:
       launch_hw<T, true>(w, HwTransposableTag{}, out, stream, fault);

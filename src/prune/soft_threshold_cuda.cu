@@ -1,32 +1,12 @@
 // S-STE soft threshold and its scale on the GPU, bit-identical to soft_threshold_cpu.cc.
 #include <vector>
 
+#include "prune/group_pruners_cuda.cuh"
 #include "prune/prune_cuda.h"
 #include "prune/prune_cuda_common.cuh"
 
 namespace s24::detail {
 namespace {
-
-template <class T>
-struct SoftThresholdPruner {
-  __device__ __forceinline__ uint32_t operator()(int64_t gf, const T (&in)[4], T (&pruned)[4],
-                                                 unsigned long long* fault) const {
-    float x[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const uint32_t key = Elem<T>::key(in[i]);
-      if (key >= Elem<T>::kInfKey)
-        report_fault(fault,
-                     pack_fault(4 * gf + i, 0, key >= Elem<T>::kNanKey ? kFaultNaN : kFaultInf));
-      x[i] = Elem<T>::decode(in[i]);
-    }
-    float y[4];
-    const uint32_t keep = soft_threshold_group(x, y);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) pruned[i] = Elem<T>::encode(y[i]);
-    return keep;
-  }
-};
 
 // One thread per row, columns in order: the CPU's summation order, so the per-row doubles are
 // identical; the host then adds the rows in order. A one-off per layer (S-STE freezes beta), so
