@@ -277,4 +277,27 @@ void launch_group_kernel(const Tensor& w, const PruneOutputs& out, const Pruner&
   S24_CUDA_CHECK_LAUNCH();
 }
 
+// The 4x4 block of a transposable choice: rows row0..row0+3, group g (columns 4g..4g+3). Its
+// |values| feed best_transposable_pattern; a NaN is reported (first in row-major order wins the
+// fault word) and counts as magnitude 0, as on the CPU.
+template <class T>
+__device__ __forceinline__ void load_block(const T* __restrict__ w, int64_t row0, int64_t cols,
+                                           int64_t g, T (&in)[4][4], float (&magnitude)[4][4],
+                                           unsigned long long* fault) {
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int64_t e = (row0 + r) * cols + 4 * g;
+    load_elems<T, 4>(w + e, in[r]);
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      if (Elem<T>::key(in[r][c]) >= Elem<T>::kNanKey) {
+        report_fault(fault, pack_fault(e + c, 0, kFaultNaN));
+        magnitude[r][c] = 0.0f;
+      } else {
+        magnitude[r][c] = abs_f32(Elem<T>::decode(in[r][c]));
+      }
+    }
+  }
+}
+
 }  // namespace s24::detail

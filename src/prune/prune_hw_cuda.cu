@@ -46,20 +46,7 @@ __global__ void __launch_bounds__(256)
     if (row0 < rows && g < groups) {  // rows % 4 == 0: a block is all in or all out
       T in[4][4];
       float magnitude[4][4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int64_t e = (row0 + r) * cols + 4 * g;
-        load_elems<T, 4>(w + e, in[r]);
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          if (Elem<T>::key(in[r][c]) >= Elem<T>::kNanKey) {
-            report_fault(fault, pack_fault(e + c, 0, kFaultNaN));
-            magnitude[r][c] = 0.0f;
-          } else {
-            magnitude[r][c] = abs_f32(Elem<T>::decode(in[r][c]));
-          }
-        }
-      }
+      load_block(w, row0, cols, g, in, magnitude, fault);
       const uint32_t pattern = best_transposable_pattern(magnitude);
 #pragma unroll
       for (int r = 0; r < 4; ++r) {

@@ -22,20 +22,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
       if (g >= groups) break;
       T in[4][4];
       float magnitude[4][4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int64_t e = (4 * br + r) * cols + 4 * g;
-        load_elems<T, 4>(w + e, in[r]);
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          if (Elem<T>::key(in[r][c]) >= Elem<T>::kNanKey) {
-            report_fault(fault, pack_fault(e + c, 0, kFaultNaN));
-            magnitude[r][c] = 0.0f;
-          } else {
-            magnitude[r][c] = abs_f32(Elem<T>::decode(in[r][c]));
-          }
-        }
-      }
+      load_block(w, 4 * br, cols, g, in, magnitude, fault);
       const uint32_t pattern = best_transposable_pattern(magnitude);
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
