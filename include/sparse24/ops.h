@@ -13,14 +13,31 @@ enum class Activation { kNone, kRelu, kGeluErf, kGeluTanh, kSilu };
 // choice); kCuSparseLt needs a build with the optional cuSPARSELt backend (kUnsupported otherwise).
 enum class Backend { kAuto, kNative, kCuSparseLt };
 
+// The epilogue of every linear, in f32, in this order, Y rounded once at the end:
+//   Y[m, n] = act(alpha * x_scale[m] * w_scale[n] * acc[m, n] + bias[n]) + residual[m, n]
+// acc = sum_k X[m, k] W[n, k]; m indexes the rows of X and Y (tokens: X's leading dims
+// flattened), n the output features. An absent scale is 1, an absent residual 0. Scales are the
+// dequantization factors of 8-bit products (per tensor, per token, per output channel); they are
+// also valid for F16/BF16/F32 products.
 struct LinearOptions {
-  Activation activation = Activation::kNone;  // applied after the bias
+  Activation activation = Activation::kNone;  // applied after the bias, before the residual
   Backend backend = Backend::kAuto;
   Stream stream = nullptr;  // CUDA only
+  float alpha = 1.0f;       // per-tensor scale; must be finite
+  const Tensor* x_scale = nullptr;   // F32 [M] (contiguous), on the op's device
+  const Tensor* w_scale = nullptr;   // F32 [N] (contiguous), on the op's device
+  const Tensor* residual = nullptr;  // Y's shape and dtype; may be Y itself (in-place add)
 };
 
-// Y[M, N] = X[M, K] W^T (+ bias[N]) with W [N, K] compressed. X, W, bias and Y share one dtype
-// (f32 on the CPU; f16/bf16 on both). X may have any leading dims: [..., K] -> [..., N].
+// Y[M, N] = X[M, K] W^T (+ bias[N]) with W [N, K] compressed. X may have any leading dims:
+// [..., K] -> [..., N]. Dtypes:
+//  * 16/32-bit: X, W, bias, residual and Y share one dtype (f32 on the CPU; f16/bf16 on both).
+//  * 8-bit (CPU only for now; CUDA tensors give kUnsupported): X and W are both I8 (int8 x int8,
+//    summed exactly in int32; K / 2 sparse or K dense products per output at most 131071, else
+//    kInvalidArgument) or both fp8 (F8_E4M3 / F8_E5M2 in any mix; the exact f32 products summed
+//    in f32 in increasing k). Y is F16, BF16 or F32: linear_out's y decides, linear and
+//    linear_dense return F16. bias and residual have Y's dtype. Mixing int8 with fp8, or 8-bit
+//    with 16-bit, is kDTypeMismatch.
 Tensor linear(const Tensor& x, const Compressed24& w, const Tensor* bias = nullptr,
               const LinearOptions& options = {});
 // The same into a caller-provided Y (no allocation: CUDA-graph capturable).

@@ -47,8 +47,8 @@ struct State {
   std::array<std::once_flag, kMaxDevices> once;
   std::array<cublasLtHandle_t, kMaxDevices> handle{};
   std::mutex mutex;
-  // (device, m, n, k, dtype, epilogue)
-  std::map<std::tuple<int, int64_t, int64_t, int64_t, int, int>, std::unique_ptr<Plan>> plans;
+  // (device, m, n, k, dtype, output dtype, epilogue)
+  std::map<std::tuple<int, int64_t, int64_t, int64_t, int, int, int>, std::unique_ptr<Plan>> plans;
 };
 
 // Deliberately leaked (library handles must not be destroyed during static destruction).
@@ -70,15 +70,29 @@ cublasLtEpilogue_t epilogue_for(Activation act, bool has_bias) {
   }
 }
 
-Plan& plan_for(int device, int64_t m, int64_t n, int64_t k, DType dtype, cublasLtEpilogue_t epi,
-               cublasLtHandle_t handle) {
+cudaDataType cuda_type(DType dtype) {
+  switch (dtype) {
+    case DType::kF16:
+      return CUDA_R_16F;
+    case DType::kBF16:
+      return CUDA_R_16BF;
+    case DType::kF32:
+      return CUDA_R_32F;
+    default:
+      S24_THROW(ErrorCode::kInternal, "cuBLASLt linear called with ", dtype_name(dtype));
+  }
+}
+
+Plan& plan_for(int device, int64_t m, int64_t n, int64_t k, DType dtype, DType out_dtype,
+               cublasLtEpilogue_t epi, cublasLtHandle_t handle) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mutex);
-  auto key = std::make_tuple(device, m, n, k, static_cast<int>(dtype), static_cast<int>(epi));
+  auto key = std::make_tuple(device, m, n, k, static_cast<int>(dtype), static_cast<int>(out_dtype),
+                             static_cast<int>(epi));
   auto it = s.plans.find(key);
   if (it != s.plans.end()) return *it->second;
   auto plan = std::make_unique<Plan>();
-  const cudaDataType type = dtype == DType::kF16 ? CUDA_R_16F : CUDA_R_16BF;
+  const cudaDataType type = cuda_type(dtype), out_type = cuda_type(out_dtype);
   S24_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t trans = CUBLAS_OP_T, no = CUBLAS_OP_N;
   S24_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans,
@@ -95,7 +109,7 @@ Plan& plan_for(int device, int64_t m, int64_t n, int64_t k, DType dtype, cublasL
   }
   S24_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, k, n, k));  // W^T: K x N
   S24_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, type, k, m, k));  // X^T: K x M
-  S24_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, type, n, m, n));  // Y^T: N x M
+  S24_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, out_type, n, m, n));  // Y^T: N x M
   cublasLtMatmulPreference_t pref = nullptr;
   S24_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   const size_t ws = kWorkspaceBytes;
@@ -123,8 +137,11 @@ bool fuses(Activation a) {
 }
 
 void linear_dense(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                  Activation activation, Stream stream) {
+                  Activation activation, Stream stream, float alpha) {
   const Device device = w.device();
+  S24_CHECK(y.dtype() == w.dtype() || (y.dtype() == DType::kF32 && bias == nullptr),
+            ErrorCode::kInternal, "cuBLASLt linear: ", dtype_name(y.dtype()), " output for ",
+            dtype_name(w.dtype()), " inputs");
   const int64_t n = w.size(0), k = w.size(1);
   const int64_t m = x.numel() / k;
   if (m == 0 || n == 0) return;
@@ -135,10 +152,10 @@ void linear_dense(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& 
   });
   const cublasLtHandle_t handle = s.handle[device.index];
   const cublasLtEpilogue_t epi = epilogue_for(activation, bias != nullptr);
-  Plan& plan = plan_for(device.index, m, n, k, w.dtype(), epi, handle);
+  Plan& plan = plan_for(device.index, m, n, k, w.dtype(), y.dtype(), epi, handle);
   void* ws = stream_workspace(device, stream, WorkspaceSlot::kCublasLt, kWorkspaceBytes);
   ensure_current_device(device);
-  const float alpha = 1.0f, beta = 0.0f;
+  const float beta = 0.0f;
   std::lock_guard<std::mutex> lock(plan.mutex);
   if (bias != nullptr) {
     const void* ptr = bias->raw_data();
@@ -157,7 +174,7 @@ void linear_dense(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& 
 
 namespace s24::detail::cublaslt {
 bool fuses(Activation) { return false; }
-void linear_dense(const Tensor&, const Tensor&, const Tensor*, Tensor&, Activation, Stream) {
+void linear_dense(const Tensor&, const Tensor&, const Tensor*, Tensor&, Activation, Stream, float) {
   S24_THROW(ErrorCode::kUnsupported, "this build of sparse24 has no CUDA support");
 }
 }  // namespace s24::detail::cublaslt

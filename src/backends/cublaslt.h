@@ -16,9 +16,11 @@ namespace s24::detail::cublaslt {
 
 // True when cuBLASLt can fuse this activation.
 bool fuses(Activation activation);
-// x [M, K], w [N, K], bias [N] or null, y [M, N]; contiguous CUDA F16/BF16 tensors of one dtype
-// (the caller checks). Throws kUnsupported for an activation that fuses() rejects.
+// y = act(alpha X W^T + bias). x [M, K], w [N, K], bias [N] or null, y [M, N]; contiguous CUDA
+// F16/BF16 tensors of one dtype (the caller checks), except that y may be F32 when there is no
+// bias (the unrounded product, for an epilogue of the caller's). Throws kUnsupported for an
+// activation that fuses() rejects.
 void linear_dense(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                  Activation activation, Stream stream);
+                  Activation activation, Stream stream, float alpha = 1.0f);
 
 }  // namespace s24::detail::cublaslt

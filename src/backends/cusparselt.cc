@@ -160,6 +160,12 @@ size_t prepared_bytes(const PreparedWeight& w) { return w.compressed_bytes; }
 
 void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tensor& y,
             const LinearOptions& options) {
+  // cuSPARSELt's alpha is ops.h's alpha (it scales the product before the bias, as ops.h does);
+  // per-row / per-column scales and a residual have no counterpart in its epilogue.
+  S24_CHECK(options.x_scale == nullptr && options.w_scale == nullptr && options.residual == nullptr,
+            ErrorCode::kUnsupported,
+            "the cuSPARSELt backend supports alpha but not x_scale, w_scale or a residual; use the "
+            "native backend (Backend::kAuto) for this epilogue");
   auto& w = const_cast<PreparedWeight&>(wc);  // the plan cache is the only mutable part
   const int64_t m_real = x.numel() / w.k;
   if (m_real == 0) return;
@@ -197,7 +203,7 @@ void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tenso
   const void* bias_ptr = bias ? bias->raw_data() : nullptr;
   const cudaDataType type = value_type(w.dtype);
   auto stream = static_cast<cudaStream_t>(options.stream);
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = options.alpha, beta = 0.0f;
 
   std::lock_guard<std::mutex> lock(w.mutex);
   auto key = std::make_tuple(m, bias_ptr, act);

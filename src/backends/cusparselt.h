@@ -25,8 +25,9 @@ int version();
 // Compresses a CUDA f16/bf16 2:4 weight [N, K] into cuSPARSELt's own layout.
 std::shared_ptr<PreparedWeight> prepare(const Compressed24& w, Stream stream);
 size_t prepared_bytes(const PreparedWeight& w);
-// Y = act(X W^T + bias); arguments already checked by the caller (ops/linear_cuda.cu).
-// Activations: kNone, kRelu and kGeluTanh (cuSPARSELt's GELU); others throw kUnsupported.
+// Y = act(alpha X W^T + bias); arguments already checked by the caller (ops/linear_cuda.cu).
+// Activations: kNone, kRelu and kGeluTanh (cuSPARSELt's GELU); others throw kUnsupported, as do
+// options with x_scale, w_scale or a residual.
 void linear(const Tensor& x, const PreparedWeight& w, const Tensor* bias, Tensor& y,
             const LinearOptions& options);
 

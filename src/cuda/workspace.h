@@ -22,6 +22,7 @@ enum class WorkspaceSlot : int {
   kCuSparseLt,    // cuSPARSELt's workspace
   kCsltPadX,      // cuSPARSELt: X padded to a multiple of 16 rows
   kCsltPadY,      // cuSPARSELt: Y padded likewise
+  kDenseProduct,  // linear_dense: the f32 product X W^T before an epilogue cuBLASLt cannot fuse
   kCount
 };
 

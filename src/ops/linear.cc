@@ -1,12 +1,15 @@
 // The dispatchers of ops.h: every argument is checked here, once, for both backends; the kernels
 // behind (linear_cpu.cc, spmm_cpu.cc, linear_cuda.cu) receive 2-D views with a unit column
 // stride and trust them.
+#include <array>
+#include <cmath>
 #include <string>
 
 #include "core/check.h"
 #include "ops/linear_cpu.h"
 #include "ops/linear_cuda.h"
 #include "ops/linear_dense_cuda.h"
+#include "ops/linear_q8_cpu.h"
 #include "ops/spmm_cpu.h"
 #include "sparse24/ops.h"
 
@@ -110,12 +113,45 @@ void check_compute_dtype(DType dtype, const Device& device, const char* op) {
   }
 }
 
-void check_bias(const Tensor* bias, int64_t n, const Tensor& x, const char* op) {
+// The dtypes of a product (ops.h): x and w share one of F32, F16, BF16, which y, the bias and the
+// residual have too; or both are 8-bit, int8 x int8 or fp8 x fp8 (e4m3 / e5m2 in any mix), and
+// y, the bias and the residual are F16, BF16 or F32: `q8_output` (linear_out's y, else F16).
+// Returns y's dtype.
+DType check_product_dtypes(const Tensor& x, DType w_dtype, DType q8_output, const char* op) {
+  const DType xd = x.dtype();
+  if (!detail::is_8bit_value_dtype(xd) && !detail::is_8bit_value_dtype(w_dtype)) {
+    check_same_dtype(xd, w_dtype, op, "x", "w");
+    check_compute_dtype(xd, x.device(), op);
+    return xd;
+  }
+  S24_CHECK(detail::is_8bit_value_dtype(xd) && detail::is_8bit_value_dtype(w_dtype) &&
+                (xd == DType::kI8) == (w_dtype == DType::kI8),
+            ErrorCode::kDTypeMismatch, op, ": x is ", dtype_name(xd), " but w is ",
+            dtype_name(w_dtype), "; 8-bit products are int8 x int8 (I8) or fp8 x fp8 (F8_E4M3, ",
+            "F8_E5M2, any mix)");
+  S24_CHECK(x.device().is_cpu(), ErrorCode::kUnsupported, op, ": ", dtype_name(xd), " x ",
+            dtype_name(w_dtype), " on ", x.device().str(),
+            ": no CUDA 8-bit kernel yet (the CPU computes 8-bit products)");
+  S24_CHECK(q8_output == DType::kF16 || q8_output == DType::kBF16 || q8_output == DType::kF32,
+            ErrorCode::kDTypeMismatch, op, ": y is ", dtype_name(q8_output),
+            "; an 8-bit product writes F16, BF16 or F32");
+  return q8_output;
+}
+
+// int8 sums are exact in int32 (linear_q8_cpu.h): `products` per output must keep them there.
+void check_int8_sum(DType x_dtype, int64_t k, int64_t products, const char* op) {
+  S24_CHECK(x_dtype != DType::kI8 || products <= detail::kMaxI8Products,
+            ErrorCode::kInvalidArgument, op, ": K = ", k, " adds ", products,
+            " int8 products per output; their int32 sum is exact only up to ",
+            detail::kMaxI8Products, " products");
+}
+
+void check_bias(const Tensor* bias, int64_t n, const Tensor& x, DType y_dtype, const char* op) {
   if (!bias) return;
   check_defined(*bias, op, "bias");
   S24_CHECK(bias->dim() == 1 && bias->size(0) == n, ErrorCode::kShapeMismatch, op, ": bias is ",
             bias->describe(), ", expected [", n, "] (one value per output column)");
-  check_same_dtype(bias->dtype(), x.dtype(), op, "bias", "x");
+  check_same_dtype(bias->dtype(), y_dtype, op, "bias", y_dtype == x.dtype() ? "x" : "y");
   check_same_device(bias->device(), x.device(), op, "bias", "x");
   S24_CHECK(n <= 1 || bias->stride(0) == 1, ErrorCode::kInvalidArgument, op, ": bias ",
             bias->describe(), " must be contiguous");
@@ -145,13 +181,23 @@ Span span_of_all(const Tensor& t) {  // contiguous tensors: values, metadata, bi
   return {p, p + t.nbytes()};
 }
 
+// The memory a linear reads besides the epilogue's operands (unused entries empty).
+using InputSpans = std::array<Span, 4>;
+constexpr Span kNoSpan{nullptr, nullptr};
+InputSpans sparse_inputs(const Tensor& x, const RowView& xv, const Compressed24& w,
+                         const Tensor* bias) {
+  return {span_of(x, xv), span_of_all(w.values), span_of_all(w.meta),
+          bias ? span_of_all(*bias) : kNoSpan};
+}
+
 void check_output(const Tensor& y, const Tensor& x, const RowView& xv, const Compressed24& w,
                   const Tensor* bias, const char* op) {
   check_defined(y, op, "y");
   const Shape want = output_shape(x, w.rows);
   S24_CHECK(y.shape() == want, ErrorCode::kShapeMismatch, op, ": y is ", y.describe(),
             ", expected ", shape_str(want), " for x ", x.describe());
-  check_same_dtype(y.dtype(), x.dtype(), op, "y", "x");
+  if (!detail::is_8bit_value_dtype(x.dtype()))  // (8-bit: y's dtype checked with x's and w's)
+    check_same_dtype(y.dtype(), x.dtype(), op, "y", "x");
   check_same_device(y.device(), x.device(), op, "y", "x");
   const RowView yv = as_rows(y, op, "y");
   S24_CHECK(yv.rows <= 1 || yv.ld >= yv.cols, ErrorCode::kInvalidArgument, op, ": y ", y.describe(),
@@ -166,19 +212,102 @@ void check_output(const Tensor& y, const Tensor& x, const RowView& xv, const Com
             " in memory; the output must not alias an input");
 }
 
-// Everything linear and linear_out share; returns x's row view.
+// One F32 scale vector of the epilogue: [count], contiguous, on x's device.
+void check_scale(const Tensor* scale, int64_t count, const char* per, const Tensor& x,
+                 const char* op, const char* what) {
+  if (!scale) return;
+  check_defined(*scale, op, what);
+  S24_CHECK(scale->dtype() == DType::kF32, ErrorCode::kDTypeMismatch, op, ": ", what, " is ",
+            dtype_name(scale->dtype()), "; scales are F32 whatever the product's dtype");
+  S24_CHECK(scale->dim() == 1 && scale->size(0) == count, ErrorCode::kShapeMismatch, op, ": ",
+            what, " is ", scale->describe(), ", expected [", count, "] (one value per ", per, ")");
+  check_same_device(scale->device(), x.device(), op, what, "x");
+  S24_CHECK(count <= 1 || scale->stride(0) == 1, ErrorCode::kInvalidArgument, op, ": ", what, " ",
+            scale->describe(), " must be contiguous");
+}
+
+bool same_rows(const Tensor& a, const RowView& av, const Tensor& b, const RowView& bv) {
+  return a.raw_data() == b.raw_data() && av.rows == bv.rows && av.cols == bv.cols &&
+         (av.rows <= 1 || av.ld == bv.ld);
+}
+
+// The epilogue operands of LinearOptions (ops.h) for an output of `y_shape` (rows of x: m,
+// output features: n), read from memory that the output must not write over. Returns the
+// residual's row view (meaningful only with a residual).
+RowView check_epilogue(const LinearOptions& options, const Tensor& x, const RowView& xv,
+                       const Shape& y_shape, DType y_dtype, const InputSpans& inputs,
+                       const char* op) {
+  S24_CHECK(std::isfinite(options.alpha), ErrorCode::kInvalidArgument, op, ": alpha is ",
+            options.alpha, "; it must be finite");
+  const int64_t n = y_shape.back();
+  check_scale(options.x_scale, xv.rows, "row of x", x, op, "x_scale");
+  check_scale(options.w_scale, n, "output feature", x, op, "w_scale");
+  RowView rv;
+  const Tensor* r = options.residual;
+  if (!r) return rv;
+  check_defined(*r, op, "residual");
+  S24_CHECK(r->shape() == y_shape, ErrorCode::kShapeMismatch, op, ": residual is ", r->describe(),
+            ", expected ", shape_str(y_shape), " (y's shape)");
+  check_same_dtype(r->dtype(), y_dtype, op, "residual", y_dtype == x.dtype() ? "x" : "y");
+  check_same_device(r->device(), x.device(), op, "residual", "x");
+  rv = as_rows(*r, op, "residual");
+  const Span rs = span_of(*r, rv);
+  for (const Span& in : inputs)
+    S24_CHECK(!overlaps(rs, in), ErrorCode::kInvalidArgument, op,
+              ": the residual overlaps an input (x, w or the bias) in memory; it may only be y "
+              "itself");
+  return rv;
+}
+
+// The output may not be written over what the epilogue still reads: the scales always, the
+// residual unless it is y itself (each element then read just before it is written).
+void check_output_epilogue(const Tensor& y, const LinearOptions& options, const RowView& rv,
+                           const char* op) {
+  const RowView yv = as_rows(y, op, "y");
+  const Span ys = span_of(y, yv);
+  if (options.x_scale)
+    S24_CHECK(!overlaps(ys, span_of_all(*options.x_scale)), ErrorCode::kInvalidArgument, op,
+              ": y overlaps x_scale in memory; the output must not alias an input");
+  if (options.w_scale)
+    S24_CHECK(!overlaps(ys, span_of_all(*options.w_scale)), ErrorCode::kInvalidArgument, op,
+              ": y overlaps w_scale in memory; the output must not alias an input");
+  const Tensor* r = options.residual;
+  if (r && !same_rows(*r, rv, y, yv))
+    S24_CHECK(!overlaps(ys, span_of(*r, rv)), ErrorCode::kInvalidArgument, op,
+              ": the residual overlaps y without being y; an in-place add needs the residual to be "
+              "exactly y (same data, shape and strides)");
+}
+
+// The options the kernels get: the residual as a 2-D view next to y2 (`storage` holds it), or y2
+// itself for the in-place add.
+LinearOptions kernel_options(const LinearOptions& options, const RowView& rv, const Tensor& y,
+                             Tensor& y2, Tensor& storage) {
+  LinearOptions o = options;
+  if (!options.residual) return o;
+  const Tensor& r = *options.residual;
+  if (r.raw_data() == y.raw_data() && r.numel() > 0) {
+    o.residual = &y2;  // checked to be exactly y
+  } else {
+    storage = rows_2d(r, rv);
+    o.residual = &storage;
+  }
+  return o;
+}
+
+// Everything linear and linear_out share; returns x's row view. `q8_output`: see
+// check_product_dtypes.
 RowView check_linear(const Tensor& x, const Compressed24& w, const Tensor* bias,
-                     const LinearOptions& options, const char* op) {
+                     const LinearOptions& options, DType q8_output, const char* op) {
   check_defined(x, op, "x");
   check_compressed(w, op, "w");
   const RowView xv = as_rows(x, op, "x");
   S24_CHECK(xv.cols == w.cols, ErrorCode::kShapeMismatch, op, ": x ", x.describe(),
             " has K = ", xv.cols, " but w is [", w.rows, ", ", w.cols,
             "] (x's last dimension must equal w's column count)");
-  check_same_dtype(x.dtype(), w.dtype(), op, "x", "w");
   check_same_device(x.device(), w.device(), op, "x", "w");
-  check_compute_dtype(x.dtype(), x.device(), op);
-  check_bias(bias, w.rows, x, op);
+  const DType y_dtype = check_product_dtypes(x, w.dtype(), q8_output, op);
+  check_int8_sum(x.dtype(), w.cols, w.cols / 2, op);
+  check_bias(bias, w.rows, x, y_dtype, op);
   if (x.device().is_cpu())
     S24_CHECK(options.backend != Backend::kCuSparseLt, ErrorCode::kUnsupported, op,
               ": the cuSPARSELt backend serves CUDA tensors only; x is on the CPU");
@@ -189,7 +318,11 @@ RowView check_linear(const Tensor& x, const Compressed24& w, const Tensor* bias,
 // CUDA branches below need no #if.
 void run_linear(const Tensor& x2, const Compressed24& w, const Tensor* bias, Tensor& y2,
                 const LinearOptions& options) {
-  if (x2.device().is_cpu()) return detail::linear_cpu(x2, w, bias, y2, options.activation);
+  if (x2.device().is_cpu()) {
+    if (detail::is_8bit_value_dtype(x2.dtype()))
+      return detail::linear_q8_cpu(x2, w, bias, y2, options);
+    return detail::linear_cpu(x2, w, bias, y2, options);
+  }
   detail::linear_cuda(x2, w, bias, y2, options);
 }
 
@@ -198,21 +331,31 @@ void run_linear(const Tensor& x2, const Compressed24& w, const Tensor* bias, Ten
 void linear_out(const Tensor& x, const Compressed24& w, const Tensor* bias, Tensor& y,
                 const LinearOptions& options) {
   const char* op = "linear_out";
-  const RowView xv = check_linear(x, w, bias, options, op);
+  const DType q8_output = y.defined() ? y.dtype() : DType::kF16;
+  const RowView xv = check_linear(x, w, bias, options, q8_output, op);
+  const DType y_dtype = detail::is_8bit_value_dtype(x.dtype()) ? q8_output : x.dtype();
+  const RowView rv = check_epilogue(options, x, xv, output_shape(x, w.rows), y_dtype,
+                                    sparse_inputs(x, xv, w, bias), op);
   check_output(y, x, xv, w, bias, op);
+  check_output_epilogue(y, options, rv, op);
   Tensor x2 = rows_2d(x, xv);
   Tensor y2 = rows_2d(y, as_rows(y, op, "y"));
-  run_linear(x2, w, bias, y2, options);
+  Tensor r2;
+  run_linear(x2, w, bias, y2, kernel_options(options, rv, y, y2, r2));
 }
 
 Tensor linear(const Tensor& x, const Compressed24& w, const Tensor* bias,
               const LinearOptions& options) {
   const char* op = "linear";
-  const RowView xv = check_linear(x, w, bias, options, op);
-  Tensor y = Tensor::empty(output_shape(x, w.rows), x.dtype(), x.device());
+  const RowView xv = check_linear(x, w, bias, options, DType::kF16, op);
+  const DType y_dtype = detail::is_8bit_value_dtype(x.dtype()) ? DType::kF16 : x.dtype();
+  const RowView rv = check_epilogue(options, x, xv, output_shape(x, w.rows), y_dtype,
+                                    sparse_inputs(x, xv, w, bias), op);
+  Tensor y = Tensor::empty(output_shape(x, w.rows), y_dtype, x.device());
   Tensor x2 = rows_2d(x, xv);
   Tensor y2 = rows_2d(y, as_rows(y, op, "y"));
-  run_linear(x2, w, bias, y2, options);
+  Tensor r2;
+  run_linear(x2, w, bias, y2, kernel_options(options, rv, y, y2, r2));
   return y;
 }
 
@@ -227,18 +370,26 @@ Tensor linear_dense(const Tensor& x, const Tensor& w, const Tensor* bias,
   S24_CHECK(xv.cols == w.size(1), ErrorCode::kShapeMismatch, op, ": x ", x.describe(),
             " has K = ", xv.cols, " but w is ", w.describe(),
             " (x's last dimension must equal w's column count)");
-  check_same_dtype(x.dtype(), w.dtype(), op, "x", "w");
   check_same_device(x.device(), w.device(), op, "x", "w");
-  check_compute_dtype(x.dtype(), x.device(), op);
+  const DType y_dtype = check_product_dtypes(x, w.dtype(), DType::kF16, op);
+  check_int8_sum(x.dtype(), w.size(1), w.size(1), op);
   const RowView wv = as_rows(w, op, "w");
-  check_bias(bias, w.size(0), x, op);
-  Tensor y = Tensor::empty(output_shape(x, w.size(0)), x.dtype(), x.device());
+  check_bias(bias, w.size(0), x, y_dtype, op);
+  const InputSpans inputs = {span_of(x, xv), span_of(w, wv),
+                             bias ? span_of_all(*bias) : kNoSpan, kNoSpan};
+  const RowView rv =
+      check_epilogue(options, x, xv, output_shape(x, w.size(0)), y_dtype, inputs, op);
+  Tensor y = Tensor::empty(output_shape(x, w.size(0)), y_dtype, x.device());
   Tensor x2 = rows_2d(x, xv), w2 = rows_2d(w, wv);
   Tensor y2 = rows_2d(y, as_rows(y, op, "y"));
-  if (x.device().is_cpu())
-    detail::linear_dense_cpu(x2, w2, bias, y2, options.activation);
+  Tensor r2;
+  const LinearOptions kernel = kernel_options(options, rv, y, y2, r2);
+  if (x.device().is_cpu() && detail::is_8bit_value_dtype(x.dtype()))
+    detail::linear_dense_q8_cpu(x2, w2, bias, y2, kernel);
+  else if (x.device().is_cpu())
+    detail::linear_dense_cpu(x2, w2, bias, y2, kernel);
   else
-    detail::linear_dense_cuda(x2, w2, bias, y2, options);
+    detail::linear_dense_cuda(x2, w2, bias, y2, kernel);
   return y;
 }
 

@@ -149,13 +149,32 @@ inline float gelu_tanh_f32(float x) {
 
 inline float silu_f32(float x) { return x / (1.0f + exp_f32(-x)); }
 
+// sums += residual, converted exactly to f32 a vector at a time.
+template <class T>
+void add_residual(float* __restrict__ sums, const T* __restrict__ residual, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) vstore(sums + i, vload(sums + i) + load_f32(residual + i));
+  for (; i < n; ++i) sums[i] += to_float(residual[i]);
+}
+
 }  // namespace
 
 template <class T>
-void finish_row(float* sums, const float* bias, int64_t n, Activation activation, T* out) {
-  if (bias)
+void finish_row(float* sums, const RowEpilogue<T>& e, int64_t n, T* out) {
+  // ((alpha * x_scale[m]) * w_scale[n]) * acc: ops.h's product, left to right.
+  if (e.col_scale) {
+    const float s = e.scale;
+    const float* __restrict__ cs = e.col_scale;
+    for (int64_t i = 0; i < n; ++i) sums[i] = s * cs[i] * sums[i];
+  } else if (e.scale != 1.0f) {
+    const float s = e.scale;
+    for (int64_t i = 0; i < n; ++i) sums[i] *= s;
+  }
+  if (e.bias) {
+    const float* __restrict__ bias = e.bias;
     for (int64_t i = 0; i < n; ++i) sums[i] += bias[i];
-  switch (activation) {
+  }
+  switch (e.activation) {
     case Activation::kNone:
       break;
     case Activation::kRelu:
@@ -171,13 +190,37 @@ void finish_row(float* sums, const float* bias, int64_t n, Activation activation
       for (int64_t i = 0; i < n; ++i) sums[i] = silu_f32(sums[i]);
       break;
   }
+  if (e.residual) add_residual(sums, e.residual, n);
   store_from_f32(sums, out, n);
 }
-template void finish_row<float>(float*, const float*, int64_t, Activation, float*);
-template void finish_row<float16>(float*, const float*, int64_t, Activation, float16*);
-template void finish_row<bfloat16>(float*, const float*, int64_t, Activation, bfloat16*);
+template void finish_row<float>(float*, const RowEpilogue<float>&, int64_t, float*);
+template void finish_row<float16>(float*, const RowEpilogue<float16>&, int64_t, float16*);
+template void finish_row<bfloat16>(float*, const RowEpilogue<bfloat16>&, int64_t, bfloat16*);
 
 namespace {
+
+// The epilogue of a whole call: the f32 bias and the options' operands as raw pointers, cut into
+// one RowEpilogue per output row segment.
+template <class T>
+struct Epilogue {
+  const float* bias = nullptr;  // [N]
+  Activation activation = Activation::kNone;
+  float alpha = 1.0f;
+  const float* x_scale = nullptr;  // [M]
+  const float* w_scale = nullptr;  // [N]
+  const T* residual = nullptr;     // [M, N], rows ld_residual apart
+  int64_t ld_residual = 0;
+
+  RowEpilogue<T> row(int64_t m, int64_t n0) const {
+    RowEpilogue<T> r;
+    r.bias = bias ? bias + n0 : nullptr;
+    r.activation = activation;
+    r.scale = x_scale ? alpha * x_scale[m] : alpha;
+    r.col_scale = w_scale ? w_scale + n0 : nullptr;
+    r.residual = residual ? residual + m * ld_residual + n0 : nullptr;
+    return r;
+  }
+};
 
 // ---- dense: blocked, packed GEMM (the baseline) ------------------------------------------------
 // Y[M, N] = X W^T with both operands packed to f32: X in panels of kDenseMR rows ([K][MR]), W^T in
@@ -218,8 +261,8 @@ void dense_micro(const float* xp, const float* wp, int64_t kc, float* tile, int6
 }
 
 template <class T>
-void dense_blocked(const T* x, int64_t ldx, const T* w, int64_t ldw, const float* bias, T* y,
-                   int64_t ldy, int64_t m_rows, int64_t n_cols, int64_t k, Activation activation) {
+void dense_blocked(const T* x, int64_t ldx, const T* w, int64_t ldw, const Epilogue<T>& epilogue,
+                   T* y, int64_t ldy, int64_t m_rows, int64_t n_cols, int64_t k) {
   const int64_t row_panels = (m_rows + kDenseMR - 1) / kDenseMR;
   const int64_t col_panels = (n_cols + kDenseNR - 1) / kDenseNR;
   float* xp = scratch_of<float>(Scratch::kPackedB, row_panels * k * kDenseMR);
@@ -259,8 +302,7 @@ void dense_blocked(const T* x, int64_t ldx, const T* w, int64_t ldw, const float
       const int64_t m0 = q0 * kDenseMR, m1 = std::min(m_rows, q1 * kDenseMR);
       const int64_t n0 = p0 * kDenseNR, n1 = std::min(n_cols, p1 * kDenseNR);
       for (int64_t m = m0; m < m1; ++m)
-        finish_row(tile + (m - m0) * ldt, bias ? bias + n0 : nullptr, n1 - n0, activation,
-                   y + m * ldy + n0);
+        finish_row(tile + (m - m0) * ldt, epilogue.row(m, n0), n1 - n0, y + m * ldy + n0);
     }
   });
 }
@@ -453,27 +495,42 @@ const float* bias_as_f32(const Tensor* bias, int64_t n) {
 
 // Small-M epilogue: the f32 sums [M][N] in scratch, finished row by row in parallel.
 template <class T>
-void finish_rows(float* sums, int64_t m_rows, int64_t n_cols, const float* bias,
-                 Activation activation, T* y, int64_t ldy) {
+void finish_rows(float* sums, int64_t m_rows, int64_t n_cols, const Epilogue<T>& epilogue, T* y,
+                 int64_t ldy) {
   constexpr int64_t kSeg = 1024;
   const int64_t segs = (n_cols + kSeg - 1) / kSeg;
   parallel_for(0, m_rows * segs, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t m = i / segs, c0 = (i % segs) * kSeg, c1 = std::min(n_cols, c0 + kSeg);
-      finish_row(sums + m * n_cols + c0, bias ? bias + c0 : nullptr, c1 - c0, activation,
-                 y + m * ldy + c0);
+      finish_row(sums + m * n_cols + c0, epilogue.row(m, c0), c1 - c0, y + m * ldy + c0);
     }
   });
 }
 
+// K = 0: every sum is an empty one (+0), and the epilogue still applies.
 template <class T>
-void fill_bias_only(const float* bias, int64_t m_rows, int64_t n_cols, Activation activation, T* y,
-                    int64_t ldy) {
+void finish_empty_sums(const Epilogue<T>& epilogue, int64_t m_rows, int64_t n_cols, T* y,
+                       int64_t ldy) {
   std::vector<float> row(static_cast<size_t>(n_cols));
   for (int64_t m = 0; m < m_rows; ++m) {
-    for (int64_t c = 0; c < n_cols; ++c) row[c] = bias ? bias[c] : 0.0f;
-    finish_row(row.data(), nullptr, n_cols, activation, y + m * ldy);
+    std::fill(row.begin(), row.end(), 0.0f);
+    finish_row(row.data(), epilogue.row(m, 0), n_cols, y + m * ldy);
   }
+}
+
+template <class T>
+Epilogue<T> epilogue_of(const LinearOptions& options, const float* bias32) {
+  Epilogue<T> e;
+  e.bias = bias32;
+  e.activation = options.activation;
+  e.alpha = options.alpha;
+  e.x_scale = options.x_scale ? options.x_scale->data<float>() : nullptr;
+  e.w_scale = options.w_scale ? options.w_scale->data<float>() : nullptr;
+  if (options.residual) {
+    e.residual = options.residual->data<T>();
+    e.ld_residual = options.residual->stride(0);
+  }
+  return e;
 }
 
 template <class Fn>
@@ -495,7 +552,7 @@ void dispatch_cpu_dtype(DType dtype, Fn&& fn) {
 }  // namespace cpu
 
 void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tensor& y,
-                Activation activation) {
+                const LinearOptions& options) {
   using namespace cpu;
   const int64_t m_rows = x.size(0), k = x.size(1), n_cols = w.rows;
   if (m_rows == 0 || n_cols == 0) return;
@@ -504,8 +561,8 @@ void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tens
     const T* xd = x.data<T>();
     T* yd = y.data<T>();
     const int64_t ldx = x.stride(0), ldy = y.stride(0);
-    const float* b32 = bias_as_f32<T>(bias, n_cols);
-    if (k == 0) return fill_bias_only(b32, m_rows, n_cols, activation, yd, ldy);
+    const Epilogue<T> epilogue = epilogue_of<T>(options, bias_as_f32<T>(bias, n_cols));
+    if (k == 0) return finish_empty_sums(epilogue, m_rows, n_cols, yd, ldy);
 
     if (m_rows < kSparseSmallM) {
       int64_t ldx32 = 0;
@@ -518,7 +575,7 @@ void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tens
                      sparse_rows_small_m(x32, ldx32, m_rows, values, meta, k, 2 * p0,
                                          std::min(n_cols, 2 * p1), sums, n_cols);
                    });
-      finish_rows(sums, m_rows, n_cols, b32, activation, yd, ldy);
+      finish_rows(sums, m_rows, n_cols, epilogue, yd, ldy);
       return;
     }
 
@@ -531,14 +588,14 @@ void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tens
           float* row = scratch_of<float>(Scratch::kRows, nr);
           for (int64_t c = 0; c < nc; ++c) {
             for (int64_t r = 0; r < nr; ++r) row[r] = tile[r * ld + c];
-            finish_row(row, b32 ? b32 + r0 : nullptr, nr, activation, yd + (c0 + c) * ldy + r0);
+            finish_row(row, epilogue.row(c0 + c, r0), nr, yd + (c0 + c) * ldy + r0);
           }
         });
   });
 }
 
 void linear_dense_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                      Activation activation) {
+                      const LinearOptions& options) {
   using namespace cpu;
   const int64_t m_rows = x.size(0), k = x.size(1), n_cols = w.size(0);
   if (m_rows == 0 || n_cols == 0) return;
@@ -548,8 +605,8 @@ void linear_dense_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tens
     const T* wd = w.data<T>();
     T* yd = y.data<T>();
     const int64_t ldx = x.stride(0), ldw = w.stride(0), ldy = y.stride(0);
-    const float* b32 = bias_as_f32<T>(bias, n_cols);
-    if (k == 0) return fill_bias_only(b32, m_rows, n_cols, activation, yd, ldy);
+    const Epilogue<T> epilogue = epilogue_of<T>(options, bias_as_f32<T>(bias, n_cols));
+    if (k == 0) return finish_empty_sums(epilogue, m_rows, n_cols, yd, ldy);
 
     if (m_rows < kDenseSmallM) {
       int64_t ldx32 = 0;
@@ -560,10 +617,10 @@ void linear_dense_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tens
                      dense_rows_small_m(x32, ldx32, m_rows, wd, ldw, k, 2 * p0,
                                         std::min(n_cols, 2 * p1), sums, n_cols);
                    });
-      finish_rows(sums, m_rows, n_cols, b32, activation, yd, ldy);
+      finish_rows(sums, m_rows, n_cols, epilogue, yd, ldy);
       return;
     }
-    dense_blocked(xd, ldx, wd, ldw, b32, yd, ldy, m_rows, n_cols, k, activation);
+    dense_blocked(xd, ldx, wd, ldw, epilogue, yd, ldy, m_rows, n_cols, k);
   });
 }
 

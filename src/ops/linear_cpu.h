@@ -32,12 +32,29 @@ namespace s24::detail {
 // ---- entry points (the dispatcher in linear.cc has checked every argument) --------------------
 // x [M, K] and y [M, N] are 2-D with unit column stride and any row stride; w, bias, x and y share
 // one dtype among F32, F16, BF16; w's values and metadata are contiguous. Accumulation is in f32;
-// bias and activation are applied in f32; y is rounded once.
+// the epilogue of ops.h (alpha, x_scale, w_scale, bias, activation, residual) is applied in f32;
+// y is rounded once. options.x_scale is F32 [M] and options.w_scale F32 [N], both contiguous;
+// options.residual is a 2-D [M, N] view in y's dtype with unit column stride, either disjoint from
+// y or the very same rows (the in-place add: each element is read before it is written).
+// options.backend and options.stream are ignored.
 void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tensor& y,
-                Activation activation);
+                const LinearOptions& options);
 // The dense baseline with the same contract; w [N, K] with unit column stride.
 void linear_dense_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
-                      Activation activation);
+                      const LinearOptions& options);
+// Bias and activation only (the epilogue before LinearOptions grew scales and a residual).
+inline void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tensor& y,
+                       Activation activation) {
+  LinearOptions options;
+  options.activation = activation;
+  linear_cpu(x, w, bias, y, options);
+}
+inline void linear_dense_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                             Activation activation) {
+  LinearOptions options;
+  options.activation = activation;
+  linear_dense_cpu(x, w, bias, y, options);
+}
 
 namespace cpu {
 
@@ -108,10 +125,29 @@ void store_from_f32(const float* src, float* dst, int64_t n);
 void store_from_f32(const float* src, float16* dst, int64_t n);
 void store_from_f32(const float* src, bfloat16* dst, int64_t n);
 
-// The epilogue of one output row segment, in place on the f32 sums: += bias (when not null),
-// then the activation; then rounded into `out`.
+// The epilogue of one output row segment (row m, columns n0 ..): the terms of ops.h as they
+// apply to it. Absent parts are null (scale 1): the kernels pay for what a call uses.
 template <class T>
-void finish_row(float* sums, const float* bias, int64_t n, Activation activation, T* out);
+struct RowEpilogue {
+  const float* bias = nullptr;       // bias[n0 ..], f32
+  Activation activation = Activation::kNone;
+  float scale = 1.0f;                // alpha * x_scale[m]
+  const float* col_scale = nullptr;  // w_scale[n0 ..]
+  const T* residual = nullptr;       // residual[m, n0 ..]; may be `out` itself
+};
+
+// In place on the f32 sums: act(scale * col_scale[i] * sums[i] + bias[i]) + residual[i], then
+// rounded once into `out`. The residual is read in full before `out` is written.
+template <class T>
+void finish_row(float* sums, const RowEpilogue<T>& epilogue, int64_t n, T* out);
+// Bias (when not null) and activation only.
+template <class T>
+void finish_row(float* sums, const float* bias, int64_t n, Activation activation, T* out) {
+  RowEpilogue<T> e;
+  e.bias = bias;
+  e.activation = activation;
+  finish_row(sums, e, n, out);
+}
 
 // Per-thread scratch memory, grow-only and 64-byte aligned, reused across calls. Each slot is an
 // independent buffer, so that one call can hold several at once.

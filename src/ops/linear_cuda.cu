@@ -1,5 +1,6 @@
 // CUDA paths of linear with a 2:4 weight: argument checks (kept to a few hundred nanoseconds of
 // host time) and the choice between the native mma.sp GEMM and cuSPARSELt.
+#include <cmath>
 #include <cstdint>
 
 #include "backends/cusparselt.h"
@@ -21,9 +22,57 @@ bool overlaps(const Tensor& a, const Tensor& b) {
   return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
 }
 
+// One F32 scale vector of the epilogue: [count] contiguous on `device`, not under y.
+void check_scale(const Tensor* scale, int64_t count, const char* what, const Device& device,
+                 const Tensor& y) {
+  if (scale == nullptr) return;
+  S24_CHECK(scale->defined(), ErrorCode::kInvalidArgument, what, " is an undefined tensor");
+  S24_CHECK(scale->device() == device, ErrorCode::kInvalidArgument, what, " is on ",
+            scale->device().str(), " but the weight on ", device.str(),
+            "; all tensors of one call must be on one device");
+  S24_CHECK(scale->dtype() == DType::kF32, ErrorCode::kDTypeMismatch, what, " is ",
+            dtype_name(scale->dtype()), "; scales are F32 whatever the product's dtype");
+  S24_CHECK(scale->dim() == 1 && scale->size(0) == count, ErrorCode::kShapeMismatch, what, " is ",
+            shape_str(scale->shape()), ", expected [", count, "]");
+  S24_CHECK(scale->is_contiguous(), ErrorCode::kInvalidArgument, what, " must be contiguous");
+  S24_CHECK(!overlaps(*scale, y) || scale->numel() == 0, ErrorCode::kInvalidArgument, "y overlaps ",
+            what, " (the output must not alias an input)");
+}
+
+// The epilogue operands of LinearOptions for an [m, n] product (x and y already checked).
+void check_epilogue_args(const LinearOptions& options, int64_t m, int64_t n, DType dtype,
+                         const Device& device, const Tensor& x, const Tensor* bias,
+                         const Tensor& y) {
+  S24_CHECK(std::isfinite(options.alpha), ErrorCode::kInvalidArgument, "alpha is ", options.alpha,
+            "; it must be finite");
+  check_scale(options.x_scale, m, "x_scale", device, y);
+  check_scale(options.w_scale, n, "w_scale", device, y);
+  const Tensor* r = options.residual;
+  if (r == nullptr) return;
+  S24_CHECK(r->defined(), ErrorCode::kInvalidArgument, "residual is an undefined tensor");
+  S24_CHECK(r->device() == device, ErrorCode::kInvalidArgument, "residual is on ",
+            r->device().str(), " but the weight on ", device.str(),
+            "; all tensors of one call must be on one device");
+  S24_CHECK(r->dtype() == dtype, ErrorCode::kDTypeMismatch, "residual is ",
+            dtype_name(r->dtype()), " but y is ", dtype_name(dtype), ": they must agree");
+  S24_CHECK(r->shape() == y.shape(), ErrorCode::kShapeMismatch, "residual is ",
+            shape_str(r->shape()), ", expected y's shape ", shape_str(y.shape()));
+  S24_CHECK(r->is_contiguous(), ErrorCode::kInvalidArgument, "residual must be contiguous");
+  S24_CHECK(aligned16(r->raw_data()), ErrorCode::kAlignment,
+            "residual must be 16-byte aligned (the epilogue reads 8 elements at a time)");
+  if (r->numel() == 0) return;
+  // Same data, shape and (contiguous) strides as y: the in-place add.
+  S24_CHECK(r->raw_data() == y.raw_data() || !overlaps(*r, y), ErrorCode::kInvalidArgument,
+            "the residual overlaps y without being y; an in-place add needs the residual to be "
+            "exactly y");
+  S24_CHECK(!overlaps(*r, x) && (bias == nullptr || !overlaps(*r, *bias)),
+            ErrorCode::kInvalidArgument,
+            "the residual overlaps x or the bias; it may only be y itself");
+}
+
 // Checks the linear contract for a weight [n, k] of `dtype` on `device`; returns M.
 int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, const Device& device,
-                          const Tensor* bias, const Tensor& y) {
+                          const Tensor* bias, const Tensor& y, const LinearOptions& options) {
   S24_CHECK(device.is_cuda(), ErrorCode::kInternal, "CUDA linear called for ", device.str());
   S24_CHECK(dtype == DType::kF16 || dtype == DType::kBF16, ErrorCode::kDTypeMismatch,
             "the CUDA linear takes F16 or BF16 weights, got ", dtype_name(dtype));
@@ -69,6 +118,7 @@ int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, co
   S24_CHECK(m < (int64_t{1} << 31) && n < (int64_t{1} << 31) && k < (int64_t{1} << 31),
             ErrorCode::kInvalidArgument, "linear of ", m, " x ", n, " x ", k,
             " exceeds 32-bit dimensions");
+  check_epilogue_args(options, m, n, dtype, device, x, bias, y);
   return m;
 }
 
@@ -76,7 +126,7 @@ int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, co
 
 void linear_cuda_hw(const Tensor& x, const HwLayout& w, const Tensor* bias, Tensor& y,
                     const LinearOptions& options, const gemm::GemmPlan* plan) {
-  const int64_t m = check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y);
+  const int64_t m = check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y, options);
   require_sm80(w.device());
   if (m == 0) return;
   gemm::GemmArgs a;
@@ -90,6 +140,10 @@ void linear_cuda_hw(const Tensor& x, const HwLayout& w, const Tensor* bias, Tens
   a.k = w.cols;
   a.dtype = w.dtype();
   a.activation = options.activation;
+  a.alpha = options.alpha;
+  a.x_scale = options.x_scale ? options.x_scale->data<float>() : nullptr;
+  a.w_scale = options.w_scale ? options.w_scale->data<float>() : nullptr;
+  a.residual = options.residual ? options.residual->raw_data() : nullptr;
   a.device = w.device();
   a.stream = options.stream;
   gemm::run_sparse_gemm(a, plan);
@@ -102,7 +156,7 @@ void linear_cuda_prepared(const Tensor& x, const SparseWeight& w, const Tensor* 
   if (options.backend == Backend::kCuSparseLt) {
     S24_CHECK(impl.cusparselt != nullptr, ErrorCode::kUnsupported,
               "Backend::kCuSparseLt needs a SparseWeight prepared with Backend::kCuSparseLt");
-    check_linear_args(x, w.rows(), w.cols(), w.dtype(), w.device(), bias, y);
+    check_linear_args(x, w.rows(), w.cols(), w.dtype(), w.device(), bias, y, options);
     cslt::linear(x, *impl.cusparselt, bias, y, options);
     return;
   }
@@ -112,7 +166,7 @@ void linear_cuda_prepared(const Tensor& x, const SparseWeight& w, const Tensor* 
 void linear_cuda(const Tensor& x, const Compressed24& w, const Tensor* bias, Tensor& y,
                  const LinearOptions& options) {
   check_hw_convertible(w);
-  check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y);
+  check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y, options);
   if (options.backend == Backend::kCuSparseLt) {
     const SparseWeight prepared(w, Backend::kCuSparseLt, options.stream);
     linear_cuda_prepared(x, prepared, bias, y, options);

@@ -6,6 +6,9 @@
 // kInvalidArgument otherwise): X [..., K] and Y [..., N] contiguous on the weight's device, one
 // dtype (F16 or BF16) for X, W, bias and Y; K % 8 == 0 and N % 8 == 0 (16-byte rows); X, Y and
 // bias 16-byte aligned; Y does not overlap X or bias; bias is [N]. Any M = numel(X) / K >= 0.
+// The epilogue operands of LinearOptions: alpha finite; x_scale F32 [M] and w_scale F32 [N],
+// contiguous, not under Y; residual Y's shape and dtype, contiguous, 16-byte aligned, either Y
+// itself (same data: the in-place add) or disjoint from Y, X and bias.
 #pragma once
 
 #include "cuda/gemm/sparse_gemm.h"

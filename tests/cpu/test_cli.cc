@@ -240,6 +240,41 @@ TEST_F(CliTest, PruneCompressedThenInspect) {
   EXPECT_EQ(ins.out.find("embeddings"), std::string::npos);
 }
 
+// 8-bit weights (int8, fp8 e4m3 / e5m2) are pruned by magnitude, written compressed and listed;
+// the methods that need 16/32-bit floats skip them with the reason.
+TEST_F(CliTest, EightBitWeights) {
+  auto g = test::rng(9);
+  TensorFile model;
+  const char* names[] = {"layers.0.q.weight", "layers.0.k.weight", "layers.0.v.weight"};
+  const DType dtypes[] = {DType::kI8, DType::kF8E4M3, DType::kF8E5M2};
+  for (int i = 0; i < 3; ++i)
+    model.tensors[names[i]] = test::random_normal({8, 16}, DType::kF32, g, 20.0f).cast_cpu(dtypes[i]);
+  save_safetensors(path("in.safetensors"), model);
+  const CliRun r = run({"prune", path("in.safetensors"), path("c.safetensors"), "--format",
+                        "compressed", "--pattern", "weight$"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const TensorFile out = load_safetensors(path("c.safetensors"));
+  ASSERT_EQ(out.sparse.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const Compressed24& c = out.sparse.at(names[i]);
+    EXPECT_EQ(c.dtype(), dtypes[i]);
+    EXPECT_TRUE(test::bit_equal(decompress(c), prune_magnitude(model.tensors.at(names[i]))))
+        << names[i];
+  }
+  const CliRun ins = run({"inspect", path("c.safetensors")});
+  ASSERT_EQ(ins.rc, 0) << ins.err;
+  for (const char* dt : {"I8", "F8_E4M3", "F8_E5M2"})
+    EXPECT_NE(ins.out.find(dt), std::string::npos) << ins.out;
+  EXPECT_NE(ins.out.find("3 of 3 2-D tensors"), std::string::npos) << ins.out;
+  const CliRun dense = run({"inspect", path("in.safetensors")});
+  ASSERT_EQ(dense.rc, 0) << dense.err;
+  EXPECT_NE(dense.out.find("0 of 3 2-D tensors"), std::string::npos) << dense.out;
+  const CliRun ste = run({"prune", path("in.safetensors"), path("s.safetensors"), "--method",
+                          "ste", "--pattern", "weight$"});
+  ASSERT_EQ(ste.rc, 0) << ste.err;
+  EXPECT_NE(ste.out.find("ste takes F32/F16/BF16, not I8"), std::string::npos) << ste.out;
+}
+
 TEST_F(CliTest, PruneMethodsAndPattern) {
   const TensorFile model = make_model(4);
   save_safetensors(path("in.safetensors"), model);

@@ -10,11 +10,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backends/cusparselt.h"
+#include "common/random_compressed.h"
 #include "common/test_util.h"
 #include "cuda/arch/mma_sp.cuh"
 #include "cuda/gemm/sparse_gemm.h"
@@ -47,27 +49,8 @@ bool have_gpu() {
     if (!have_gpu()) GTEST_FAIL() << "no sm_80+ CUDA device: the gpu suite must run on one"; \
   } while (0)
 
-const uint8_t kLegalNibbles[6] = {0x4, 0x8, 0xC, 0x9, 0xD, 0xE};
-
-// A random logical 2:4 matrix on the CPU: random legal nibbles, values from `draw`.
-template <class Draw>
-Compressed24 random_compressed(int64_t rows, int64_t cols, DType dtype, std::mt19937_64& g,
-                               Draw draw) {
-  Compressed24 c;
-  c.rows = rows;
-  c.cols = cols;
-  Tensor vf = Tensor::empty({rows, cols / 2}, DType::kF32);
-  float* v = vf.data<float>();
-  for (int64_t i = 0; i < vf.numel(); ++i) v[i] = draw(g);
-  c.values = vf.cast_cpu(dtype);
-  c.meta = Tensor::zeros({rows, meta_cols(cols)}, DType::kU8);
-  std::uniform_int_distribution<int> pick(0, 5);
-  uint8_t* m = c.meta.data<uint8_t>();
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t grp = 0; grp < cols / 4; ++grp)
-      detail::set_nibble(m + r * meta_cols(cols), grp, kLegalNibbles[pick(g)]);
-  return c;
-}
+using test::kLegalNibbles;
+using test::random_compressed;
 
 Compressed24 random_int_compressed(int64_t rows, int64_t cols, DType dtype, std::mt19937_64& g) {
   std::uniform_int_distribution<int> d(-4, 4);
@@ -483,6 +466,381 @@ TEST(GpuLinear, EmptyBatchWritesNothingAndSucceeds) {
   Tensor y = Tensor::empty({0, 64}, DType::kF16, Device::cuda(0));
   linear_out(x, sw, nullptr, y);
   cuda_synchronize();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The extended epilogue of LinearOptions:
+//   Y = act(alpha * x_scale[m] * w_scale[n] * acc + bias[n]) + residual[m, n], rounded once.
+
+// The exact products X W^T [m][n] in double, from the logical layout (one per shape; the
+// epilogue cases below reuse it).
+std::vector<double> reference_products(const Tensor& x, const Compressed24& w) {
+  const Tensor xf = x.to_f32_cpu(), vf = w.values.to_f32_cpu();
+  const int64_t k = w.cols, n = w.rows, m = x.numel() / k;
+  const float* xp = xf.data<float>();
+  const float* vp = vf.data<float>();
+  const uint8_t* mp = w.meta.data<uint8_t>();
+  std::vector<double> acc(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double s = 0;
+      for (int64_t grp = 0; grp < k / 4; ++grp) {
+        const uint8_t nib = detail::get_nibble(mp + r * meta_cols(k), grp);
+        s += double(vp[r * (k / 2) + 2 * grp]) * xp[i * k + 4 * grp + detail::nibble_first(nib)];
+        s += double(vp[r * (k / 2) + 2 * grp + 1]) *
+             xp[i * k + 4 * grp + detail::nibble_second(nib)];
+      }
+      acc[i * n + r] = s;
+    }
+  return acc;
+}
+
+// The host side of one epilogue case: CPU tensors, and the same on the GPU.
+struct EpilogueOperands {
+  float alpha = 1.0f;
+  Activation act = Activation::kNone;
+  Tensor x_scale, w_scale, residual;     // CPU (undefined when unused)
+  Tensor x_scale_d, w_scale_d, residual_d;  // CUDA copies
+  std::string name;
+  LinearOptions device_options() const {
+    LinearOptions o;
+    o.activation = act;
+    o.alpha = alpha;
+    if (x_scale_d.defined()) o.x_scale = &x_scale_d;
+    if (w_scale_d.defined()) o.w_scale = &w_scale_d;
+    if (residual_d.defined()) o.residual = &residual_d;
+    return o;
+  }
+};
+
+// Power-of-two (and 3) scales: with small-integer operands every f32 step stays exact.
+Tensor exact_scales(int64_t count, std::mt19937_64& g) {
+  const float choices[] = {-2.0f, -1.0f, -0.5f, 0.25f, 0.5f, 1.0f, 2.0f, 3.0f};
+  std::uniform_int_distribution<int> pick(0, 7);
+  Tensor t = Tensor::empty({count}, DType::kF32);
+  for (int64_t i = 0; i < count; ++i) t.data<float>()[i] = choices[pick(g)];
+  return t;
+}
+
+// mask bits: alpha, x_scale, w_scale, residual. Residual of `residual_shape` (y's shape).
+EpilogueOperands make_operands(int mask, Activation act, int64_t m, int64_t n,
+                               const Shape& residual_shape, DType dt, std::mt19937_64& g) {
+  EpilogueOperands e;
+  e.act = act;
+  e.name = "mask " + std::to_string(mask) + " act " + std::to_string(static_cast<int>(act));
+  if (mask & 1) e.alpha = (mask & 2) ? 0.5f : -3.0f;
+  if (mask & 2) e.x_scale = exact_scales(m, g);
+  if (mask & 4) e.w_scale = exact_scales(n, g);
+  if (mask & 8) e.residual = test::random_int(residual_shape, dt, g);
+  if (e.x_scale.defined()) e.x_scale_d = e.x_scale.to(Device::cuda(0));
+  if (e.w_scale.defined()) e.w_scale_d = e.w_scale.to(Device::cuda(0));
+  if (e.residual.defined()) e.residual_d = e.residual.to(Device::cuda(0));
+  return e;
+}
+
+// The reference epilogue on exact products, in f32 as the kernels run it (activation.h's
+// functions), rounded once to `dtype`, in `shape` (y's).
+Tensor reference_epilogue(const std::vector<double>& acc, int64_t m, int64_t n, const Tensor* bias,
+                          const EpilogueOperands& e, DType dtype, const Shape& shape) {
+  Tensor bf, rf;
+  if (bias) bf = bias->to_f32_cpu();
+  if (e.residual.defined()) rf = e.residual.to_f32_cpu();
+  Tensor out = Tensor::empty({m, n}, DType::kF32);
+  float* o = out.data<float>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double s = acc[i * n + r] * e.alpha;
+      if (e.x_scale.defined()) s *= e.x_scale.data<float>()[i];
+      if (e.w_scale.defined()) s *= e.w_scale.data<float>()[r];
+      if (bias) s += bf.data<float>()[r];
+      float v = detail::activate(e.act, static_cast<float>(s));
+      if (e.residual.defined()) v += rf.data<float>()[i * n + r];
+      o[i * n + r] = v;
+    }
+  return out.cast_cpu(dtype).view(shape);
+}
+
+TEST(GpuLinearEpilogue, BitExactEveryOptionTileConfigAndSplit) {
+  // Every subset of {alpha, x_scale, w_scale, residual}, bias on and off, none / ReLU, through
+  // every tile configuration with and without split-K (the split-K fix-up runs the same
+  // epilogue); odd M at and around the tile edges. Y is poisoned before every run.
+  REQUIRE_GPU();
+  auto g = rng(30);
+  using detail::gemm::GemmPlan;
+  const Shape3 shapes[] = {{1, 136, 1160}, {29, 72, 2048}, {129, 264, 904}};
+  for (const Shape3& s : shapes)
+    for (DType dt : {DType::kF16, DType::kBF16}) {
+      const Compressed24 w = random_int_compressed(s.n, s.k, dt, g);
+      const Tensor x = test::random_int({s.m, s.k}, dt, g);
+      const Tensor bias = test::random_int({s.n}, dt, g);
+      const std::vector<double> acc = reference_products(x, w);
+      const detail::HwLayout hw = detail::to_hw_layout(to_cuda(w));
+      const Tensor xd = x.to(Device::cuda(0)), bd = bias.to(Device::cuda(0));
+      for (int cfg = 0; cfg < detail::gemm::kConfigCount; ++cfg)
+        for (int splits : {1, 3})
+          for (int mask = 0; mask < 16; ++mask) {
+            const bool with_bias = (mask + cfg) % 2 == 0;
+            const Activation act = (mask / 2 + splits) % 2 ? Activation::kRelu : Activation::kNone;
+            const EpilogueOperands e = make_operands(mask, act, s.m, s.n, {s.m, s.n}, dt, g);
+            const GemmPlan plan{cfg, splits};
+            Tensor y = poisoned_output({s.m, s.n}, dt);
+            detail::linear_cuda_hw(xd, hw, with_bias ? &bd : nullptr, y, e.device_options(),
+                                   &plan);
+            cuda_synchronize();
+            const Tensor ref = reference_epilogue(acc, s.m, s.n, with_bias ? &bias : nullptr, e,
+                                                  dt, {s.m, s.n});
+            ASSERT_TRUE(test::bit_equal(y.to(Device::cpu()), ref))
+                << "plan " << detail::gemm::plan_name(plan) << " M=" << s.m << " N=" << s.n
+                << " K=" << s.k << " " << dtype_name(dt) << " " << e.name
+                << (with_bias ? " bias" : "");
+          }
+    }
+}
+
+TEST(GpuLinearEpilogue, InPlaceResidualEveryPlan) {
+  // residual == y: Y += act(alpha x_scale w_scale acc + bias), with and without split-K.
+  REQUIRE_GPU();
+  auto g = rng(31);
+  using detail::gemm::GemmPlan;
+  const Shape3 s{77, 136, 1032};
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    const Compressed24 w = random_int_compressed(s.n, s.k, dt, g);
+    const Tensor x = test::random_int({s.m, s.k}, dt, g);
+    const Tensor bias = test::random_int({s.n}, dt, g);
+    const std::vector<double> acc = reference_products(x, w);
+    const detail::HwLayout hw = detail::to_hw_layout(to_cuda(w));
+    const Tensor xd = x.to(Device::cuda(0)), bd = bias.to(Device::cuda(0));
+    for (int cfg = 0; cfg < detail::gemm::kConfigCount; ++cfg)
+      for (int splits : {1, 4}) {
+        const EpilogueOperands e =
+            make_operands(15, Activation::kRelu, s.m, s.n, {s.m, s.n}, dt, g);
+        Tensor y = e.residual_d.clone();
+        LinearOptions o = e.device_options();
+        o.residual = &y;
+        const GemmPlan plan{cfg, splits};
+        detail::linear_cuda_hw(xd, hw, &bd, y, o, &plan);
+        cuda_synchronize();
+        const Tensor ref = reference_epilogue(acc, s.m, s.n, &bias, e, dt, {s.m, s.n});
+        EXPECT_TRUE(test::bit_equal(y.to(Device::cpu()), ref))
+            << "plan " << detail::gemm::plan_name(plan) << " " << dtype_name(dt);
+      }
+  }
+}
+
+TEST(GpuLinearEpilogue, PublicPathsAndHeuristicPlans) {
+  // linear_out on a Compressed24 and on a SparseWeight, leading dims [2, 3] (M = 6) and M = 130
+  // (whichever kernel the dispatcher picks for it on this device), in place and not.
+  REQUIRE_GPU();
+  auto g = rng(32);
+  const DType dt = DType::kBF16;
+  const Compressed24 w = random_int_compressed(264, 1032, dt, g);
+  const Compressed24 wd = to_cuda(w);
+  const SparseWeight sw(wd);
+  const Tensor bias = test::random_int({264}, dt, g);
+  const Tensor bd = bias.to(Device::cuda(0));
+  for (Shape lead : {Shape{2, 3}, Shape{130}, Shape{1}}) {
+    Shape xs = lead, ys = lead;
+    xs.push_back(1032);
+    ys.push_back(264);
+    const Tensor x = test::random_int(xs, dt, g);
+    const int64_t m = x.numel() / 1032;
+    const std::vector<double> acc = reference_products(x, w);
+    const Tensor xd = x.to(Device::cuda(0));
+    const EpilogueOperands e = make_operands(15, Activation::kRelu, m, 264, ys, dt, g);
+    const Tensor ref = reference_epilogue(acc, m, 264, &bias, e, dt, ys);
+    Tensor y1 = poisoned_output(ys, dt);
+    linear_out(xd, wd, &bd, y1, e.device_options());
+    Tensor y2 = poisoned_output(ys, dt);
+    linear_out(xd, sw, &bd, y2, e.device_options());
+    const Tensor y3 = linear(xd, sw, &bd, e.device_options());
+    Tensor y4 = e.residual_d.clone();
+    LinearOptions in_place = e.device_options();
+    in_place.residual = &y4;
+    linear_out(xd, sw, &bd, y4, in_place);
+    Tensor y5 = e.residual_d.clone();
+    in_place.residual = &y5;
+    linear_out(xd, wd, &bd, y5, in_place);
+    cuda_synchronize();
+    EXPECT_TRUE(test::bit_equal(y1.to(Device::cpu()), ref)) << shape_str(xs);
+    EXPECT_TRUE(test::bit_equal(y2.to(Device::cpu()), ref)) << shape_str(xs);
+    EXPECT_TRUE(test::bit_equal(y3.to(Device::cpu()), ref)) << shape_str(xs);
+    EXPECT_TRUE(test::bit_equal(y4.to(Device::cpu()), ref)) << shape_str(xs);
+    EXPECT_TRUE(test::bit_equal(y5.to(Device::cpu()), ref)) << shape_str(xs);
+  }
+}
+
+TEST(GpuLinearEpilogue, EveryActivationWithinTolerance) {
+  REQUIRE_GPU();
+  auto g = rng(33);
+  using detail::gemm::GemmPlan;
+  std::uniform_real_distribution<float> scale(0.25f, 2.0f);
+  for (Activation act : {Activation::kNone, Activation::kRelu, Activation::kGeluErf,
+                         Activation::kGeluTanh, Activation::kSilu})
+    for (DType dt : {DType::kF16, DType::kBF16}) {
+      const int64_t m = 19, n = 136, k = 520;
+      const Compressed24 w = random_normal_compressed(n, k, dt, g);
+      const Tensor x = test::random_normal({m, k}, dt, g, 0.25f);
+      const Tensor bias = test::random_normal({n}, dt, g);
+      EpilogueOperands e;
+      e.act = act;
+      e.alpha = 0.7f;
+      e.x_scale = Tensor::empty({m}, DType::kF32);
+      e.w_scale = Tensor::empty({n}, DType::kF32);
+      for (int64_t i = 0; i < m; ++i) e.x_scale.data<float>()[i] = scale(g);
+      for (int64_t i = 0; i < n; ++i) e.w_scale.data<float>()[i] = scale(g);
+      e.residual = test::random_normal({m, n}, dt, g);
+      e.x_scale_d = e.x_scale.to(Device::cuda(0));
+      e.w_scale_d = e.w_scale.to(Device::cuda(0));
+      e.residual_d = e.residual.to(Device::cuda(0));
+      const Tensor ref =
+          reference_epilogue(reference_products(x, w), m, n, &bias, e, DType::kF32, {m, n});
+      const detail::HwLayout hw = detail::to_hw_layout(to_cuda(w));
+      const Tensor xd = x.to(Device::cuda(0)), bd = bias.to(Device::cuda(0));
+      for (int splits : {1, 4}) {
+        const GemmPlan plan{detail::gemm::kN64M32, splits};
+        Tensor y = poisoned_output({m, n}, dt);
+        detail::linear_cuda_hw(xd, hw, &bd, y, e.device_options(), &plan);
+        cuda_synchronize();
+        EXPECT_LE(test::rel_error(y.to(Device::cpu()), ref), test::tolerance(dt))
+            << "act " << static_cast<int>(act) << " " << dtype_name(dt) << " splits " << splits;
+      }
+    }
+}
+
+TEST(GpuLinearEpilogue, BadOperandsAreClearErrors) {
+  REQUIRE_GPU();
+  auto g = rng(34);
+  const SparseWeight sw(to_cuda(random_int_compressed(64, 64, DType::kF16, g)));
+  const Tensor x = test::random_int({4, 64}, DType::kF16, g).to(Device::cuda(0));
+  Tensor y = Tensor::empty({4, 64}, DType::kF16, Device::cuda(0));
+  const Device cuda = Device::cuda(0);
+  auto expect = [&](const LinearOptions& o, ErrorCode code, const char* needle) {
+    try {
+      linear_out(x, sw, nullptr, y, o);
+      ADD_FAILURE() << "expected an s24::Error mentioning '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  {
+    LinearOptions o;
+    o.alpha = std::numeric_limits<float>::infinity();
+    expect(o, ErrorCode::kInvalidArgument, "alpha");
+  }
+  const Tensor xs16 = Tensor::zeros({4}, DType::kF16, cuda);
+  const Tensor xs5 = Tensor::zeros({5}, DType::kF32, cuda);
+  const Tensor ws8 = Tensor::zeros({8}, DType::kF32, cuda);
+  const Tensor xs_cpu = Tensor::zeros({4}, DType::kF32);
+  {
+    LinearOptions o;
+    o.x_scale = &xs16;
+    expect(o, ErrorCode::kDTypeMismatch, "x_scale");
+    o.x_scale = &xs5;
+    expect(o, ErrorCode::kShapeMismatch, "x_scale");
+    o.x_scale = &xs_cpu;
+    expect(o, ErrorCode::kInvalidArgument, "x_scale");
+    o.x_scale = nullptr;
+    o.w_scale = &ws8;
+    expect(o, ErrorCode::kShapeMismatch, "w_scale");
+  }
+  Tensor rbuf = Tensor::zeros({4 * 64 + 8}, DType::kF16, cuda);
+  const Tensor r_misaligned = Tensor::borrow(static_cast<uint16_t*>(rbuf.raw_data()) + 1, {4, 64},
+                                             DType::kF16, cuda);
+  const Tensor r_bf16 = Tensor::zeros({4, 64}, DType::kBF16, cuda);
+  const Tensor r_shape = Tensor::zeros({4, 72}, DType::kF16, cuda);
+  Tensor rwide = Tensor::zeros({4, 72}, DType::kF16, cuda);
+  const Tensor r_strided =
+      Tensor::borrow(rwide.raw_data(), {4, 64}, DType::kF16, cuda, {72, 1});
+  {
+    LinearOptions o;
+    o.residual = &r_misaligned;
+    expect(o, ErrorCode::kAlignment, "16-byte");
+    o.residual = &r_bf16;
+    expect(o, ErrorCode::kDTypeMismatch, "residual");
+    o.residual = &r_shape;
+    expect(o, ErrorCode::kShapeMismatch, "residual");
+    o.residual = &r_strided;
+    expect(o, ErrorCode::kInvalidArgument, "contiguous");
+  }
+  // A residual over part of y (one row further) is not y; one over x is an input.
+  {
+    Tensor ybuf = Tensor::zeros({5 * 64}, DType::kF16, cuda);
+    Tensor y_in = Tensor::borrow(ybuf.raw_data(), {4, 64}, DType::kF16, cuda);
+    const Tensor r_shifted =
+        Tensor::borrow(static_cast<uint16_t*>(ybuf.raw_data()) + 64, {4, 64}, DType::kF16, cuda);
+    LinearOptions o;
+    o.residual = &r_shifted;
+    try {
+      linear_out(x, sw, nullptr, y_in, o);
+      ADD_FAILURE() << "a residual overlapping y was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("without being y"), std::string::npos) << e.what();
+    }
+    const Tensor r_on_x =
+        Tensor::borrow(const_cast<void*>(x.raw_data()), {4, 64}, DType::kF16, cuda);
+    o.residual = &r_on_x;
+    expect(o, ErrorCode::kInvalidArgument, "overlaps x");
+  }
+  // cuSPARSELt: alpha maps to its alpha; scales and a residual are refused.
+  if (detail::cslt::available()) {
+    const SparseWeight cs(to_cuda(random_int_compressed(64, 64, DType::kF16, g)),
+                          Backend::kCuSparseLt);
+    const Tensor ws = Tensor::zeros({64}, DType::kF32, cuda);
+    LinearOptions o;
+    o.backend = Backend::kCuSparseLt;
+    o.w_scale = &ws;
+    S24_EXPECT_ERROR(linear_out(x, cs, nullptr, y, o), kUnsupported, "w_scale");
+  }
+}
+
+TEST(GpuLinearEpilogue, DenseCublasLtPathsMatchTheReference) {
+  // linear_dense on CUDA: alpha alone through cuBLASLt's alpha (fused activations and the
+  // separate pass), the scales and residual through the f32 product and one elementwise pass.
+  // Small integers keep every f32 step exact whatever cuBLASLt's summation order, so the result
+  // must be bit-exact; in place (residual == y) through the internal entry point.
+  REQUIRE_GPU();
+  auto g = rng(35);
+  const int64_t m = 37, n = 264, k = 1032;
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    const Compressed24 w = random_int_compressed(n, k, dt, g);
+    const Tensor dense = decompress(w);
+    const Tensor x = test::random_int({m, k}, dt, g);
+    const Tensor bias = test::random_int({n}, dt, g);
+    const std::vector<double> acc = reference_products(x, w);
+    const Tensor xd = x.to(Device::cuda(0)), wd = dense.to(Device::cuda(0));
+    const Tensor bd = bias.to(Device::cuda(0));
+    for (int mask = 0; mask < 16; ++mask)
+      for (Activation act : {Activation::kNone, Activation::kRelu}) {
+        const EpilogueOperands e = make_operands(mask, act, m, n, {m, n}, dt, g);
+        const Tensor ref = reference_epilogue(acc, m, n, &bias, e, dt, {m, n});
+        const Tensor y = linear_dense(xd, wd, &bd, e.device_options());
+        cuda_synchronize();
+        EXPECT_TRUE(test::bit_equal(y.to(Device::cpu()), ref))
+            << dtype_name(dt) << " " << e.name;
+        if (e.residual_d.defined()) {
+          Tensor yi = e.residual_d.clone();
+          LinearOptions o = e.device_options();
+          o.residual = &yi;
+          detail::linear_dense_cuda(xd, wd, &bd, yi, o);
+          cuda_synchronize();
+          EXPECT_TRUE(test::bit_equal(yi.to(Device::cpu()), ref))
+              << "in place " << dtype_name(dt) << " " << e.name;
+        }
+      }
+    // The smooth activations: within tolerance (the separate activation pass after an alpha-only
+    // cuBLASLt call rounds twice).
+    for (Activation act : {Activation::kGeluErf, Activation::kGeluTanh, Activation::kSilu})
+      for (int mask : {1, 15}) {
+        const EpilogueOperands e = make_operands(mask, act, m, n, {m, n}, dt, g);
+        const Tensor ref = reference_epilogue(acc, m, n, &bias, e, DType::kF32, {m, n});
+        const Tensor y = linear_dense(xd, wd, &bd, e.device_options());
+        cuda_synchronize();
+        EXPECT_LE(test::rel_error(y.to(Device::cpu()), ref), test::tolerance(dt))
+            << dtype_name(dt) << " " << e.name;
+      }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

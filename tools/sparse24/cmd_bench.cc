@@ -54,8 +54,9 @@ const char kHelp[] =
     "  --out DIR        where bench.json, bench.csv, bench_speedup.svg go (default bench_out)\n"
     "  --filter TEXT    only rows whose tag contains TEXT\n"
     "  --quick          a short sweep (one shape per family)\n"
-    "  --tune           on shapes with M <= 128, also time every tile configuration x split-K of\n"
-    "                   the native kernel; the row then also reports the fastest (native_tuned_*)\n"
+    "  --tune           also time every candidate plan of the native kernel (tile configuration x\n"
+    "                   split-K for M <= 128; on sm_90 every wgmma configuration for M >= 64);\n"
+    "                   the row then also reports the fastest (native_tuned_*)\n"
     "  --no-cusparselt  skip the cuSPARSELt backend\n"
     "  --shape M,N,K[,bf16]  benchmark only this shape\n"
     "  --case I         only row I of the sweep (0-based; --count prints how many there are):\n"
@@ -291,34 +292,46 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor&
   std::string best_name;
   LinearOptions opt;
   opt.stream = stream;
+  // The candidates: every mma.sp configuration and split-K factor for decode-sized M (only the
+  // unsplit large-M configuration beyond that), and on sm_90 every wgmma configuration.
+  std::vector<GemmPlan> plans;
   for (int cfg = 0; cfg < detail::gemm::kConfigCount; ++cfg) {
     if (detail::gemm::kConfigs[cfg].bm > 2 * std::max<int64_t>(c.m, 8) && cfg != 0) continue;
     for (int splits : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32}) {
+      if (c.m > 128 && (splits > 1 || cfg != detail::gemm::kN128M128)) continue;
       const GemmPlan plan = detail::gemm::normalize_plan(GemmPlan{cfg, splits}, c.k);
-      if (plan.splits != splits) continue;
-      auto launch = [&](int i) {
-        BufferSet& s = sets[i % sets.size()];
-        detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, opt, &plan);
-      };
-      const int per_graph = std::max<int>(static_cast<int>(sets.size()), 8);
-      const double ms = bench::time_graph(launch, stream, per_graph, 2, 15).median_ms;
-      js << (first ? "" : ",") << "{\"plan\":\"" << detail::gemm::plan_name(plan)
-         << "\",\"ms\":" << ms << "}";
-      first = false;
-      if (ms < best) {
-        best = ms;
-        best_name = detail::gemm::plan_name(plan);
-        *best_plan = plan;
-      }
+      if (plan.splits == splits) plans.push_back(plan);
+    }
+  }
+  const detail::DeviceInfo& info = detail::device_info(0);
+  if (info.cc_major == 9 && info.cc_minor == 0 && c.m >= 64)
+    for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg)
+      plans.push_back(GemmPlan{cfg, 1, true});
+  std::string listing;
+  for (const GemmPlan& plan : plans) {
+    auto launch = [&](int i) {
+      BufferSet& s = sets[i % sets.size()];
+      detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, opt, &plan);
+    };
+    const int per_graph = std::max<int>(static_cast<int>(sets.size()), 8);
+    const double ms = bench::time_graph(launch, stream, per_graph, 2, 15).median_ms;
+    js << (first ? "" : ",") << "{\"plan\":\"" << detail::gemm::plan_name(plan)
+       << "\",\"ms\":" << ms << "}";
+    if (plan.wgmma || c.m > 128) listing += " " + detail::gemm::plan_name(plan) + " " + fmt_ms(ms);
+    first = false;
+    if (ms < best) {
+      best = ms;
+      best_name = detail::gemm::plan_name(plan);
+      *best_plan = plan;
     }
   }
   const detail::gemm::GemmPlan chosen =
       detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0));
   js << "],\"best\":\"" << best_name << "\",\"best_ms\":" << best << ",\"heuristic\":\""
      << detail::gemm::plan_name(chosen) << "\"}";
-  std::printf("  tune %-20s %s M=%lld: best %s %.4f ms (heuristic %s)\n", c.tag.c_str(),
+  std::printf("  tune %-20s %s M=%lld: best %s %.4f ms (heuristic %s)%s\n", c.tag.c_str(),
               dtype_name(c.dtype), static_cast<long long>(c.m), best_name.c_str(), best,
-              detail::gemm::plan_name(chosen).c_str());
+              detail::gemm::plan_name(chosen).c_str(), listing.c_str());
   std::fflush(stdout);
   return js.str();
 }
@@ -470,7 +483,7 @@ int run_bench(const Args& args) {
     std::fflush(stdout);
     write_all(out_dir, meta, rows, tuning);  // the dense / native numbers are safe from here on
 
-    if (tune && c.m <= 128) {
+    if (tune) {
       detail::gemm::GemmPlan best;
       tuning.push_back(tune_case(c, sets, bias, stream.get(), &best));
       auto tuned = [&](int i) {

@@ -102,10 +102,19 @@ const int* ctas_per_sm(DType dtype, int device) {
 
 GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device) {
   ensure_current_device(device);
-  return choose_plan(m, n, k, device_info(device.index).sm_count, ctas_per_sm(dtype, device.index));
+  const DeviceInfo& info = device_info(device.index);
+  if (info.cc_major == 9 && info.cc_minor == 0 && prefer_sm90(m, n, k))
+    return choose_sm90_plan(m, n, k, info.sm_count);
+  return choose_plan(m, n, k, info.sm_count, ctas_per_sm(dtype, device.index));
 }
 
 GemmPlan normalize_plan(GemmPlan plan, int64_t k) {
+  if (plan.wgmma) {
+    S24_CHECK(plan.config >= 0 && plan.config < kSm90ConfigCount, ErrorCode::kInvalidArgument,
+              "unknown sm_90a GEMM tile configuration ", plan.config);
+    plan.splits = 1;
+    return plan;
+  }
   S24_CHECK(plan.config >= 0 && plan.config < kConfigCount, ErrorCode::kInvalidArgument,
             "unknown GEMM tile configuration ", plan.config);
   const int64_t kblocks = std::max<int64_t>(1, hw::padded_cols(k) / kStageK);
@@ -144,6 +153,9 @@ GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* c
 }
 
 std::string plan_name(const GemmPlan& plan) {
+  if (plan.wgmma)
+    return (plan.config >= 0 && plan.config < kSm90ConfigCount) ? kSm90Configs[plan.config].name
+                                                               : "wg_?";
   const char* name =
       (plan.config >= 0 && plan.config < kConfigCount) ? kConfigs[plan.config].name : "?";
   return std::string(name) + "/s" + std::to_string(plan.splits);
@@ -151,10 +163,10 @@ std::string plan_name(const GemmPlan& plan) {
 
 void run_sparse_gemm(const GemmArgs& a, const GemmPlan* forced) {
   if (a.m == 0 || a.n == 0) return;
+  const GemmPlan plan =
+      forced ? normalize_plan(*forced, a.k) : choose_plan_for(a.m, a.n, a.k, a.dtype, a.device);
+  if (plan.wgmma) return run_sparse_gemm_sm90(a, plan);
   const DeviceInfo& info = device_info(a.device.index);
-  GemmPlan plan =
-      forced ? normalize_plan(*forced, a.k)
-             : choose_plan(a.m, a.n, a.k, info.sm_count, ctas_per_sm(a.dtype, a.device.index));
   const TileConfig& c = kConfigs[plan.config];
   S24_CHECK(c.smem_bytes() <= static_cast<int>(info.smem_optin_bytes), ErrorCode::kUnsupported,
             "tile configuration ", c.name, " needs ", c.smem_bytes(), " bytes of shared memory; ",
@@ -177,6 +189,10 @@ void run_sparse_gemm(const GemmArgs& a, const GemmPlan* forced) {
   p.tiles_m = static_cast<int>(ceil_div(a.m, c.bm));
   p.raster_group = p.tiles_m > 1 ? 8 : p.tiles_n;
   p.activation = static_cast<int>(a.activation);
+  p.alpha = a.alpha;
+  p.x_scale = a.x_scale;
+  p.w_scale = a.w_scale;
+  p.residual = a.residual;
   S24_CHECK(static_cast<int64_t>(p.tiles_n) * p.tiles_m < (int64_t{1} << 31),
             ErrorCode::kInvalidArgument, "output of ", a.m, " x ", a.n, " is too large");
 

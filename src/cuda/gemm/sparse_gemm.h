@@ -13,8 +13,9 @@
 namespace s24::detail::gemm {
 
 struct GemmPlan {
-  int config = 0;  // index into kConfigs (tile_configs.h)
-  int splits = 1;  // split-K factor (CTAs per output tile along K)
+  int config = 0;      // index into kConfigs, or kSm90Configs when wgmma (tile_configs.h)
+  int splits = 1;      // split-K factor (CTAs per output tile along K); 1 for wgmma
+  bool wgmma = false;  // the sm_90a wgmma.mma_async.sp kernel instead of the mma.sp one
 };
 
 // The shape heuristic: a tile configuration by M, then a split-K factor that brings the CTA count
@@ -22,7 +23,13 @@ struct GemmPlan {
 // leave SMs idle: memory-bound shapes then stream the weight from every SM, without the traffic
 // and fix-up tail of deeper splits (tuned on an H200, bench/NOTES.md).
 GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* ctas_per_sm);
-// The same with the device's multiprocessor count and the kernels' measured occupancy (cached).
+// The sm_90a tile configuration for a compute-bound shape (a measured rule, sparse_gemm_sm90.cu).
+GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, int sm_count);
+// True when the wgmma kernel serves this shape on an sm_90 device: enough tokens that the tensor
+// cores, not the weight stream, bound the time (measured crossover, bench/NOTES.md).
+bool prefer_sm90(int64_t m, int64_t n, int64_t k);
+// The dispatcher's plan: on sm_90 devices the wgmma kernel where prefer_sm90 says so, else the
+// mma.sp heuristic with the device's multiprocessor count and the kernels' measured occupancy.
 GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device);
 // Clamps a (possibly forced) plan to what the shape allows: splits in [1, k-blocks], no empty
 // split. Throws kInvalidArgument for an unknown configuration.
@@ -38,9 +45,20 @@ struct GemmArgs {
   int64_t m = 0, n = 0, k = 0;
   DType dtype = DType::kF16;
   Activation activation = Activation::kNone;
+  // The epilogue of ops.h (LinearOptions): act(alpha * x_scale[m] * w_scale[n] * acc + bias[n])
+  // + residual[m, n]. x_scale [m] and w_scale [n] are F32; residual is [m, n] in `dtype`, 16-byte
+  // aligned, and may equal y.
+  float alpha = 1.0f;
+  const float* x_scale = nullptr;
+  const float* w_scale = nullptr;
+  const void* residual = nullptr;
   Device device = Device::cuda(0);
   Stream stream = nullptr;
 };
+
+// The sm_90a kernel (sparse_gemm_sm90.cu); run_sparse_gemm calls it for wgmma plans. Throws
+// kUnsupported on a device other than compute capability 9.0.
+void run_sparse_gemm_sm90(const GemmArgs& args, const GemmPlan& plan);
 
 // Launches the kernel (workspace from detail::stream_workspace when splits > 1). `plan` nullptr:
 // the heuristic's. Asynchronous; capturable once the workspace has its size.

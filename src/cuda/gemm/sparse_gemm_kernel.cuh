@@ -11,7 +11,8 @@
 //  - X rows (K contiguous) land in a [bm][128] tile whose 16-byte chunks are XOR-swizzled by
 //    (row % 8), so the ldmatrix.x4 that builds B fragments hits 8 distinct bank groups.
 // Epilogue: accumulators -> shared f32 tile (warps_k partial sums added in a fixed order) ->
-// bias, activation, rounding, 16-byte stores. With split-K each CTA stores its f32 tile to the
+// ops.h's alpha * x_scale[m] * w_scale[n] * acc, bias, activation, residual, rounding, 16-byte
+// stores. With split-K each CTA stores its f32 tile to the
 // workspace; the last CTA of a tile (atomic counter) sums the splits in split order (deterministic)
 // and runs the epilogue, then re-arms the counter for the next launch.
 #pragma once
@@ -47,6 +48,11 @@ struct GemmParams {
   int tiles_n, tiles_m;
   int raster_group;  // CTAs walk groups of this many N tiles across all M tiles
   int activation;    // s24::Activation as int
+  // The epilogue of ops.h: act(alpha * x_scale[m] * w_scale[n] * acc + bias[n]) + residual[m, n].
+  float alpha;
+  const float* x_scale;  // [m] or nullptr
+  const float* w_scale;  // [n] or nullptr
+  const void* residual;  // [m, n] row-major like y, 16-byte aligned, or nullptr; may equal y
 };
 
 // GemmParams::activation holds an s24::Activation as int; kActNone is Activation::kNone.
@@ -82,9 +88,34 @@ __device__ __forceinline__ float apply_activation(float v, int act) {
   return activate(static_cast<Activation>(act), v);
 }
 
-// Bias, activation, rounding and one 16-byte store of 8 consecutive outputs y[m, n .. n+7].
+// 8 consecutive elements [m, n .. n+7] of an [m, n] row-major matrix of T: one 16-byte load.
+template <class T>
+__device__ __forceinline__ void load8(const void* base, int64_t offset, float (&out)[8]) {
+  const uint4 r = *reinterpret_cast<const uint4*>(static_cast<const T*>(base) + offset);
+  const uint32_t rw[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = ElemTraits<T>::to_float2(rw[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their one 16-byte store. Every branch
+// is uniform across the launch. With residual == y, each thread reads its 8 elements before it
+// writes them and no other thread touches them, so the in-place add needs no synchronization.
 template <class T>
 __device__ __forceinline__ void store_outputs(const GemmParams& p, int m, int n, float (&v)[8]) {
+  const int64_t offset = static_cast<int64_t>(m) * p.n + n;
+  // ((alpha * x_scale[m]) * w_scale[n]) * acc, left to right as ops.h writes it.
+  const float row_scale = p.x_scale != nullptr ? p.alpha * p.x_scale[m] : p.alpha;
+  if (p.w_scale != nullptr) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[i] = row_scale * p.w_scale[n + i] * v[i];
+  } else if (row_scale != 1.0f) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[i] = row_scale * v[i];
+  }
   if (p.bias != nullptr) {
     const uint4 b = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.bias) + n);
     const uint32_t bw[4] = {b.x, b.y, b.z, b.w};
@@ -99,12 +130,18 @@ __device__ __forceinline__ void store_outputs(const GemmParams& p, int m, int n,
 #pragma unroll
     for (int i = 0; i < 8; ++i) v[i] = apply_activation(v[i], p.activation);
   }
+  if (p.residual != nullptr) {
+    float r[8];
+    load8<T>(p.residual, offset, r);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) v[i] += r[i];
+  }
   uint4 out;
   out.x = ElemTraits<T>::from_float2(v[0], v[1]);
   out.y = ElemTraits<T>::from_float2(v[2], v[3]);
   out.z = ElemTraits<T>::from_float2(v[4], v[5]);
   out.w = ElemTraits<T>::from_float2(v[6], v[7]);
-  *reinterpret_cast<uint4*>(static_cast<T*>(p.y) + static_cast<int64_t>(m) * p.n + n) = out;
+  *reinterpret_cast<uint4*>(static_cast<T*>(p.y) + offset) = out;
 }
 
 template <class T, int kCfg>

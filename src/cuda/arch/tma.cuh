@@ -1,0 +1,122 @@
+// Internal: thin wrappers over Hopper's asynchronous copy engine and the mbarriers it completes
+// on (sm_90): bulk copies (1-D, contiguous bytes) and bulk tensor copies (2-D tiles described by a
+// CUtensorMap), mbarrier init / arrive / expect_tx / parity wait, setmaxnreg and named barriers.
+//
+// Protocol (the GEMM's pipeline): a producer thread announces the bytes a stage will receive with
+// arrive_expect_tx on the stage's "full" barrier, then issues the copies, which count those bytes
+// down as they land; consumers wait for the phase to flip, read, and arrive on the stage's "empty"
+// barrier, which the producer waits on before it overwrites the stage.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+#include "cuda/arch/arch_guard.cuh"
+#include "cuda/arch/cp_async.cuh"
+
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 900)
+#define S24_ARCH_SM90_OR_NEWER 0
+#else
+#define S24_ARCH_SM90_OR_NEWER 1
+#endif
+
+namespace s24::arch {
+
+#if S24_ARCH_SM90_OR_NEWER
+
+__device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count)
+               : "memory");
+}
+// Makes initialized barriers visible to the copy engine (the async proxy) and the other threads.
+__device__ __forceinline__ void mbarrier_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+// Returns once the barrier's phase with the given parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "wait_loop:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_loop;\n}\n" ::"r"(smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// `bytes` contiguous bytes global -> shared (both 16-byte aligned, bytes % 16 == 0).
+__device__ __forceinline__ void bulk_copy_g2s(void* smem_dst, const void* gmem_src, uint32_t bytes,
+                                              uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
+          "r"(smem_addr(smem_dst)),
+      "l"(gmem_src), "r"(bytes), "r"(smem_addr(bar))
+      : "memory");
+}
+
+// One box of a 2-D tensor map at element coordinates (c0 innermost, c1); out-of-range elements
+// are zero-filled and still counted in the transaction bytes.
+__device__ __forceinline__ void tma_load_2d(void* smem_dst, const CUtensorMap* map, int c0, int c1,
+                                            uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(smem_addr(smem_dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_addr(bar))
+      : "memory");
+}
+
+__device__ __forceinline__ void prefetch_tensor_map(const CUtensorMap* map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+}
+
+// Synchronizes `threads` threads (a multiple of 32) on hardware barrier `id` (1..15; 0 is
+// __syncthreads), so one warpgroup can synchronize without stalling the others.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+#else
+
+__device__ __forceinline__ void mbarrier_init(uint64_t*, uint32_t) { unsupported_arch("mbarrier"); }
+__device__ __forceinline__ void mbarrier_init_fence() { unsupported_arch("mbarrier"); }
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t*, uint32_t) {
+  unsupported_arch("mbarrier");
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t*) { unsupported_arch("mbarrier"); }
+__device__ __forceinline__ void mbarrier_wait(uint64_t*, uint32_t) { unsupported_arch("mbarrier"); }
+__device__ __forceinline__ void bulk_copy_g2s(void*, const void*, uint32_t, uint64_t*) {
+  unsupported_arch("cp.async.bulk (sm_90)");
+}
+__device__ __forceinline__ void tma_load_2d(void*, const CUtensorMap*, int, int, uint64_t*) {
+  unsupported_arch("cp.async.bulk.tensor (sm_90)");
+}
+__device__ __forceinline__ void prefetch_tensor_map(const CUtensorMap*) {}
+__device__ __forceinline__ void named_barrier_sync(int, int) { unsupported_arch("bar.sync"); }
+
+#endif
+
+// setmaxnreg (sm_90a): the producer warpgroup gives registers back so that the consumer
+// warpgroups, which hold the accumulators, can grow. Only effective with a register cap at kernel
+// entry (__launch_bounds__(threads, 1)); each warpgroup's role must be one branch.
+template <int kRegs>
+__device__ __forceinline__ void setmaxnreg_dec() {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+#endif
+}
+template <int kRegs>
+__device__ __forceinline__ void setmaxnreg_inc() {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+#endif
+}
+
+}  // namespace s24::arch

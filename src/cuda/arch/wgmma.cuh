@@ -1,0 +1,90 @@
+// Internal: thin wrappers over the Hopper warpgroup matrix instructions (sm_90a only):
+//   wgmma.mma_async.sp m64nNk32 with A (the 2:4 operand) from registers and B from shared memory,
+//   plus the fence / commit / wait that order them. In SASS these are HGMMA.64xNx32.F32(.BF16).SP.
+//
+// A fragment (per warp w of the warpgroup, rows 16w..16w+15 of the 64-row A tile): the same four
+// registers as mma.sp m16n8k32 (cuda/arch/mma_sp.cuh) -- PTX ISA "Matrix fragments for sparse
+// wgmma.mma_async.m64nNk32". Metadata: the m16n8k32 layout per warp, read from the lanes that the
+// sparsity selector names; the selector is an immediate that must be the same for the whole
+// warpgroup, so every warp uses selector 0 (lanes t = 0, 1 of each quad) and the GEMM loads the
+// word it needs into those lanes.
+// D fragment: d[4j + c] holds D[16w + g + 8 (c / 2)][8j + 2t + (c % 2)] (lane = 4g + t).
+//
+// The instruction reads its register operands asynchronously: A registers and accumulators must
+// not be written between the wgmma and the wait_group that retires it, and wgmma_fence() must sit
+// between any ordinary write of those registers and the next wgmma.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/arch/arch_guard.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define S24_ARCH_SM90A 1
+#else
+#define S24_ARCH_SM90A 0
+#endif
+
+namespace s24::arch {
+
+struct WgmmaF16 {};
+struct WgmmaBF16 {};
+
+// Shared-memory matrix descriptor of a K-major operand whose rows are 128 bytes long and stored
+// with the 128-byte swizzle (what a TMA box of 128-byte rows with CU_TENSOR_MAP_SWIZZLE_128B
+// writes): 8-row core groups 1024 bytes apart (stride byte offset), leading byte offset unused for
+// this layout, base 1024-byte aligned. Advancing along K inside the 128-byte row is done by adding
+// the byte offset to the start address, as the swizzle is a function of the address bits.
+__device__ __forceinline__ uint64_t smem_desc_k_major_sw128(uint32_t smem_byte_addr) {
+  uint64_t desc = 0;
+  desc |= static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4);
+  desc |= static_cast<uint64_t>(1) << 16;            // leading byte offset (unused), 16 B
+  desc |= static_cast<uint64_t>(1024 >> 4) << 32;    // stride byte offset
+  desc |= static_cast<uint64_t>(1) << 62;            // layout: 128-byte swizzle
+  return desc;
+}
+
+template <class Type, int N>
+struct WgmmaSp;  // static void mma(float (&d)[N / 2], const uint32_t (&a)[4], desc_b, meta, scale_d)
+
+#if S24_ARCH_SM90A
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
+
+#include "cuda/arch/wgmma_sp_ops.inc"
+
+#else  // not sm_90a: the kernels that use these are never launched there (host checks cc 9.0)
+
+__device__ __forceinline__ void wgmma_fence() { unsupported_arch("wgmma (sm_90a)"); }
+__device__ __forceinline__ void wgmma_commit() { unsupported_arch("wgmma (sm_90a)"); }
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  unsupported_arch("wgmma (sm_90a)");
+}
+template <class Type, int N>
+struct WgmmaSp {
+  __device__ __forceinline__ static void mma(float (&)[N / 2], const uint32_t (&)[4], uint64_t,
+                                             uint32_t, int) {
+    unsupported_arch("wgmma.mma_async.sp (sm_90a)");
+  }
+};
+
+#endif
+
+// Keeps the compiler from moving reads or writes of an accumulator register across a wgmma
+// fence / wait (the asm statements above do not name the accumulators they touch).
+__device__ __forceinline__ void pin_register(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+__device__ __forceinline__ void pin_register(uint32_t& r) {
+  asm volatile("" : "+r"(r)::"memory");
+}
+
+}  // namespace s24::arch
