@@ -199,28 +199,6 @@ template void finish_row<bfloat16>(float*, const RowEpilogue<bfloat16>&, int64_t
 
 namespace {
 
-// The epilogue of a whole call: the f32 bias and the options' operands as raw pointers, cut into
-// one RowEpilogue per output row segment.
-template <class T>
-struct Epilogue {
-  const float* bias = nullptr;  // [N]
-  Activation activation = Activation::kNone;
-  float alpha = 1.0f;
-  const float* x_scale = nullptr;  // [M]
-  const float* w_scale = nullptr;  // [N]
-  const T* residual = nullptr;     // [M, N], rows ld_residual apart
-  int64_t ld_residual = 0;
-
-  RowEpilogue<T> row(int64_t m, int64_t n0) const {
-    RowEpilogue<T> r;
-    r.bias = bias ? bias + n0 : nullptr;
-    r.activation = activation;
-    r.scale = x_scale ? alpha * x_scale[m] : alpha;
-    r.col_scale = w_scale ? w_scale + n0 : nullptr;
-    r.residual = residual ? residual + m * ld_residual + n0 : nullptr;
-    return r;
-  }
-};
 
 // ---- dense: blocked, packed GEMM (the baseline) ------------------------------------------------
 // Y[M, N] = X W^T with both operands packed to f32: X in panels of kDenseMR rows ([K][MR]), W^T in
@@ -261,7 +239,8 @@ void dense_micro(const float* xp, const float* wp, int64_t kc, float* tile, int6
 }
 
 template <class T>
-void dense_blocked(const T* x, int64_t ldx, const T* w, int64_t ldw, const Epilogue<T>& epilogue,
+void dense_blocked(const T* x, int64_t ldx, const T* w, int64_t ldw,
+                   const CallEpilogue<T>& epilogue,
                    T* y, int64_t ldy, int64_t m_rows, int64_t n_cols, int64_t k) {
   const int64_t row_panels = (m_rows + kDenseMR - 1) / kDenseMR;
   const int64_t col_panels = (n_cols + kDenseNR - 1) / kDenseNR;
@@ -495,7 +474,8 @@ const float* bias_as_f32(const Tensor* bias, int64_t n) {
 
 // Small-M epilogue: the f32 sums [M][N] in scratch, finished row by row in parallel.
 template <class T>
-void finish_rows(float* sums, int64_t m_rows, int64_t n_cols, const Epilogue<T>& epilogue, T* y,
+void finish_rows(float* sums, int64_t m_rows, int64_t n_cols, const CallEpilogue<T>& epilogue,
+                 T* y,
                  int64_t ldy) {
   constexpr int64_t kSeg = 1024;
   const int64_t segs = (n_cols + kSeg - 1) / kSeg;
@@ -509,7 +489,7 @@ void finish_rows(float* sums, int64_t m_rows, int64_t n_cols, const Epilogue<T>&
 
 // K = 0: every sum is an empty one (+0), and the epilogue still applies.
 template <class T>
-void finish_empty_sums(const Epilogue<T>& epilogue, int64_t m_rows, int64_t n_cols, T* y,
+void finish_empty_sums(const CallEpilogue<T>& epilogue, int64_t m_rows, int64_t n_cols, T* y,
                        int64_t ldy) {
   std::vector<float> row(static_cast<size_t>(n_cols));
   for (int64_t m = 0; m < m_rows; ++m) {
@@ -519,8 +499,8 @@ void finish_empty_sums(const Epilogue<T>& epilogue, int64_t m_rows, int64_t n_co
 }
 
 template <class T>
-Epilogue<T> epilogue_of(const LinearOptions& options, const float* bias32) {
-  Epilogue<T> e;
+CallEpilogue<T> epilogue_of(const LinearOptions& options, const float* bias32) {
+  CallEpilogue<T> e;
   e.bias = bias32;
   e.activation = options.activation;
   e.alpha = options.alpha;
@@ -561,7 +541,7 @@ void linear_cpu(const Tensor& x, const Compressed24& w, const Tensor* bias, Tens
     const T* xd = x.data<T>();
     T* yd = y.data<T>();
     const int64_t ldx = x.stride(0), ldy = y.stride(0);
-    const Epilogue<T> epilogue = epilogue_of<T>(options, bias_as_f32<T>(bias, n_cols));
+    const CallEpilogue<T> epilogue = epilogue_of<T>(options, bias_as_f32<T>(bias, n_cols));
     if (k == 0) return finish_empty_sums(epilogue, m_rows, n_cols, yd, ldy);
 
     if (m_rows < kSparseSmallM) {
@@ -605,7 +585,7 @@ void linear_dense_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tens
     const T* wd = w.data<T>();
     T* yd = y.data<T>();
     const int64_t ldx = x.stride(0), ldw = w.stride(0), ldy = y.stride(0);
-    const Epilogue<T> epilogue = epilogue_of<T>(options, bias_as_f32<T>(bias, n_cols));
+    const CallEpilogue<T> epilogue = epilogue_of<T>(options, bias_as_f32<T>(bias, n_cols));
     if (k == 0) return finish_empty_sums(epilogue, m_rows, n_cols, yd, ldy);
 
     if (m_rows < kDenseSmallM) {

@@ -149,6 +149,29 @@ void finish_row(float* sums, const float* bias, int64_t n, Activation activation
   finish_row(sums, e, n, out);
 }
 
+// The epilogue of a whole call: the f32 bias and the options' operands as raw pointers, cut into
+// one RowEpilogue per output row segment.
+template <class T>
+struct CallEpilogue {
+  const float* bias = nullptr;  // [N]
+  Activation activation = Activation::kNone;
+  float alpha = 1.0f;
+  const float* x_scale = nullptr;  // [M]
+  const float* w_scale = nullptr;  // [N]
+  const T* residual = nullptr;     // [M, N], rows ld_residual apart
+  int64_t ld_residual = 0;
+
+  RowEpilogue<T> row(int64_t m, int64_t n0) const {
+    RowEpilogue<T> r;
+    r.bias = bias ? bias + n0 : nullptr;
+    r.activation = activation;
+    r.scale = x_scale ? alpha * x_scale[m] : alpha;
+    r.col_scale = w_scale ? w_scale + n0 : nullptr;
+    r.residual = residual ? residual + m * ld_residual + n0 : nullptr;
+    return r;
+  }
+};
+
 // Per-thread scratch memory, grow-only and 64-byte aligned, reused across calls. Each slot is an
 // independent buffer, so that one call can hold several at once.
 enum class Scratch { kPackedA, kPackedB, kOperand, kBias, kTile, kRows, kCount };

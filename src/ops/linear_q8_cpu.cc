@@ -103,35 +103,13 @@ float* pack_x_panels(const uint8_t* x, int64_t m_rows, int64_t k, int64_t ldx, c
   return dst;
 }
 
-// The epilogue operands of a call (LinearOptions with the bias converted to f32), cut into one
-// RowEpilogue of linear_cpu.h per output row segment.
-template <class Ty>
-struct Epilogue {
-  const float* bias = nullptr;
-  Activation activation = Activation::kNone;
-  float alpha = 1.0f;
-  const float* x_scale = nullptr;
-  const float* w_scale = nullptr;
-  const Ty* residual = nullptr;
-  int64_t ld_residual = 0;
-
-  RowEpilogue<Ty> row(int64_t m, int64_t n0) const {
-    RowEpilogue<Ty> r;
-    r.bias = bias ? bias + n0 : nullptr;
-    r.activation = activation;
-    r.scale = x_scale ? alpha * x_scale[m] : alpha;
-    r.col_scale = w_scale ? w_scale + n0 : nullptr;
-    r.residual = residual ? residual + m * ld_residual + n0 : nullptr;
-    return r;
-  }
-};
 
 // One task: outputs n in [n0, n1) x the rows of panels [q0, q1). Accumulators live in a tile
 // [n][row] (int32 for int8, f32 for fp8), each output's sum visited chunk after chunk in
 // increasing k, so an fp8 sum is the plain left-to-right sum of its products.
 template <int NV, bool kInt, class Ty>
 void run_task(const WeightRows& w, const float* xpanels, int64_t m_rows, int64_t n0, int64_t n1,
-              int64_t q0, int64_t q1, const Epilogue<Ty>& e, Ty* y, int64_t ldy) {
+              int64_t q0, int64_t q1, const CallEpilogue<Ty>& e, Ty* y, int64_t ldy) {
   constexpr int64_t B = NV * kLanes;
   using Acc = std::conditional_t<kInt, int32_t, float>;
   const int64_t k = w.k, rows = n1 - n0, width = (q1 - q0) * B;
@@ -190,7 +168,7 @@ void run_task(const WeightRows& w, const float* xpanels, int64_t m_rows, int64_t
 
 template <int NV, bool kInt, class Ty>
 void run_all(const WeightRows& w, int64_t n_cols, const Tensor& x, const float* x_table,
-             const Epilogue<Ty>& e, Tensor& y) {
+             const CallEpilogue<Ty>& e, Tensor& y) {
   constexpr int64_t B = NV * kLanes;
   const int64_t m_rows = x.size(0);
   const float* xpanels = pack_x_panels(static_cast<const uint8_t*>(x.raw_data()), m_rows, w.k,
@@ -220,7 +198,7 @@ void run(const WeightRows& w, int64_t n_cols, const Tensor& x, const Tensor* bia
   const int64_t vectors = (m_rows + kLanes - 1) / kLanes;
   auto go = [&](auto ty_tag) {
     using Ty = decltype(ty_tag);
-    Epilogue<Ty> e;
+    CallEpilogue<Ty> e;
     e.activation = options.activation;
     e.alpha = options.alpha;
     e.x_scale = options.x_scale ? options.x_scale->data<float>() : nullptr;

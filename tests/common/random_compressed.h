@@ -32,4 +32,17 @@ Compressed24 random_compressed(int64_t rows, int64_t cols, DType dtype, std::mt1
   return c;
 }
 
+// sum_k x[k] W[row, k] in double over the logical layout: values `vp` [rows, k/2] and metadata
+// `mp` [rows, meta_cols(k)] of a CPU Compressed24 (values as f32), x one row of k floats.
+inline double sparse_row_dot(const float* vp, const uint8_t* mp, int64_t row, int64_t k,
+                             const float* x) {
+  double s = 0;
+  for (int64_t grp = 0; grp < k / 4; ++grp) {
+    const uint8_t nib = detail::get_nibble(mp + row * meta_cols(k), grp);
+    s += double(vp[row * (k / 2) + 2 * grp]) * x[4 * grp + detail::nibble_first(nib)];
+    s += double(vp[row * (k / 2) + 2 * grp + 1]) * x[4 * grp + detail::nibble_second(nib)];
+  }
+  return s;
+}
+
 }  // namespace s24::test

@@ -75,13 +75,7 @@ Tensor reference_linear(const Tensor& x, const Compressed24& w, const Tensor* bi
   float* o = out.data<float>();
   for (int64_t i = 0; i < m; ++i)
     for (int64_t r = 0; r < n; ++r) {
-      double s = 0;
-      for (int64_t grp = 0; grp < k / 4; ++grp) {
-        const uint8_t nib = detail::get_nibble(mp + r * meta_cols(k), grp);
-        s += double(vp[r * (k / 2) + 2 * grp]) * xp[i * k + 4 * grp + detail::nibble_first(nib)];
-        s += double(vp[r * (k / 2) + 2 * grp + 1]) *
-             xp[i * k + 4 * grp + detail::nibble_second(nib)];
-      }
+      double s = test::sparse_row_dot(vp, mp, r, k, xp + i * k);
       if (bias) s += bf.data<float>()[r];
       o[i * n + r] = detail::activate(act, static_cast<float>(s));
     }
@@ -483,13 +477,7 @@ std::vector<double> reference_products(const Tensor& x, const Compressed24& w) {
   std::vector<double> acc(static_cast<size_t>(m * n));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t r = 0; r < n; ++r) {
-      double s = 0;
-      for (int64_t grp = 0; grp < k / 4; ++grp) {
-        const uint8_t nib = detail::get_nibble(mp + r * meta_cols(k), grp);
-        s += double(vp[r * (k / 2) + 2 * grp]) * xp[i * k + 4 * grp + detail::nibble_first(nib)];
-        s += double(vp[r * (k / 2) + 2 * grp + 1]) *
-             xp[i * k + 4 * grp + detail::nibble_second(nib)];
-      }
+      double s = test::sparse_row_dot(vp, mp, r, k, xp + i * k);
       acc[i * n + r] = s;
     }
   return acc;

@@ -97,13 +97,7 @@ Tensor reference(const Case& c, const Epilogue& e, DType dt) {
   Tensor out = Tensor::empty({m, n}, DType::kF32);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t r = 0; r < n; ++r) {
-      double s = 0;
-      for (int64_t grp = 0; grp < k / 4; ++grp) {
-        const uint8_t nib = detail::get_nibble(mp + r * meta_cols(k), grp);
-        s += double(vp[r * (k / 2) + 2 * grp]) * xp[i * k + 4 * grp + detail::nibble_first(nib)];
-        s += double(vp[r * (k / 2) + 2 * grp + 1]) *
-             xp[i * k + 4 * grp + detail::nibble_second(nib)];
-      }
+      double s = test::sparse_row_dot(vp, mp, r, k, xp + i * k);
       double scale = e.alpha;
       if (e.x_scale) scale *= c.x_scale.data<float>()[i];
       if (e.w_scale) scale *= c.w_scale.data<float>()[r];
