@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes src/cuda/arch/wgmma_sp_ops.inc: one specialization of s24::arch::WgmmaSp per
-(operand type, N) that the sm_90a GEMM instantiates.
+"""Writes src/cuda/arch/wgmma_sp_ops.inc: one specialization of s24::arch::WgmmaSpSS (A and B
+from shared memory) per (operand type, N) that the sm_90a GEMM instantiates.
 
 The instruction takes every accumulator register as a separate asm operand (N/2 of them for
 m64nNk32), which is tedious and error-prone to write by hand; hence this generator. Run it from the
@@ -14,22 +14,21 @@ NS = [64, 128, 256]
 OUT = pathlib.Path(__file__).resolve().parent.parent / "src/cuda/arch/wgmma_sp_ops.inc"
 
 
-def specialization(tag, ptx_type, n):
+def specialization_ss(tag, ptx_type, n):
     regs = n // 2
     acc = ", ".join(f"%{i}" for i in range(regs))
-    a = ", ".join(f"%{regs + i}" for i in range(4))
-    desc, meta, scale = regs + 4, regs + 5, regs + 6
+    desc_a, desc_b, meta, scale = regs, regs + 1, regs + 2, regs + 3
     outs = ", ".join(f'"+f"(d[{i}])' for i in range(regs))
     return f'''template <>
-struct WgmmaSp<{tag}, {n}> {{
-  __device__ __forceinline__ static void mma(float (&d)[{regs}], const uint32_t (&a)[4],
-                                             uint64_t desc_b, uint32_t meta, int scale_d) {{
+struct WgmmaSpSS<{tag}, {n}> {{
+  __device__ __forceinline__ static void mma(float (&d)[{regs}], uint64_t desc_a, uint64_t desc_b,
+                                             uint32_t meta, int scale_d) {{
     asm volatile(
         "{{\\n.reg .pred p;\\nsetp.ne.b32 p, %{scale}, 0;\\n"
         "wgmma.mma_async.sp.sync.aligned.m64n{n}k32.f32.{ptx_type}.{ptx_type} "
-        "{{{acc}}}, {{{a}}}, %{desc}, %{meta}, 0, p, 1, 1, 0;\\n}}\\n"
+        "{{{acc}}}, %{desc_a}, %{desc_b}, %{meta}, 0, p, 1, 1, 0, 0;\\n}}\\n"
         : {outs}
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(meta), "r"(scale_d));
+        : "l"(desc_a), "l"(desc_b), "r"(meta), "r"(scale_d));
   }}
 }};
 '''
@@ -42,7 +41,7 @@ def main():
     ]
     for tag, ptx_type in TYPES:
         for n in NS:
-            parts.append(specialization(tag, ptx_type, n))
+            parts.append(specialization_ss(tag, ptx_type, n))
     OUT.write_text("\n".join(parts))
 
 

@@ -63,6 +63,7 @@ HwLayout to_hw_layout_cpu(const Compressed24& c) {
       mdst[w] = (mdst[w] & ~(0xFu << shift)) | (uint32_t{get_nibble(mrow, g)} << shift);
     }
   }
+  h.row_values = values;
   return h;
 }
 
@@ -109,7 +110,7 @@ HwLayout to_hw_layout(const Compressed24& c, Stream stream) {
   check_hw_convertible(c);
   if (c.device().is_cpu()) return to_hw_layout_cpu(c);
   HwLayout h = empty_hw_layout(c.rows, c.cols, c.dtype(), c.device());
-  to_hw_layout_cuda(c, h, stream);
+  to_hw_layout_cuda(c, h, stream);  // also sets h.row_values
   return h;
 }
 

@@ -105,9 +105,15 @@ namespace s24::detail {
 
 // A matrix in the hardware layout. values: [value_count] elements of the matrix dtype (f16 or
 // bf16); meta: [meta_word_count] I32 (bit patterns of the 32-bit words). Same device for both.
+// row_values: the same kept values in row-major order, [rows, cols / 2] -- the logical layout's
+// values tensor, referenced (not copied) by the conversions from a Compressed24. The sm_90a
+// kernel's shared-memory-A configurations read the values from it through TMA (they need a
+// fragment-free order); undefined for layouts written straight from a dense matrix
+// (prune_compress_hw), which then run on the configurations that read `values`.
 struct HwLayout {
   Tensor values;
   Tensor meta;
+  Tensor row_values;
   int64_t rows = 0;
   int64_t cols = 0;
   DType dtype() const { return values.dtype(); }

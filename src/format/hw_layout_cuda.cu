@@ -61,6 +61,7 @@ void to_hw_layout_cuda(const Compressed24& c, HwLayout& out, Stream stream) {
       static_cast<uint4*>(out.values.raw_data()), static_cast<uint32_t*>(out.meta.raw_data()),
       value_threads, meta_threads);
   S24_CUDA_CHECK_LAUNCH();
+  out.row_values = c.values;
 }
 
 }  // namespace s24::detail

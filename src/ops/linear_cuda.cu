@@ -133,6 +133,13 @@ void linear_cuda_hw(const Tensor& x, const HwLayout& w, const Tensor* bias, Tens
   a.x = x.raw_data();
   a.w_values = w.values.raw_data();
   a.w_meta = w.meta.raw_data();
+  if (w.row_values.defined()) {
+    S24_CHECK(w.row_values.device() == w.device() && w.row_values.dtype() == w.dtype() &&
+                  w.row_values.is_contiguous() && w.row_values.numel() == w.rows * (w.cols / 2),
+              ErrorCode::kShapeMismatch, "the hardware layout's row-major values do not match its [",
+              w.rows, ", ", w.cols, "] matrix");
+    a.w_row_values = w.row_values.raw_data();
+  }
   a.bias = bias ? bias->raw_data() : nullptr;
   a.y = y.raw_data();
   a.m = m;

@@ -110,9 +110,10 @@ Tensor reference(const Case& c, const Epilogue& e, DType dt) {
   return out.cast_cpu(dt);
 }
 
-Tensor run(const Case& c, const Epilogue& e, const GemmPlan* plan) {
+Tensor run(const Case& c, const Epilogue& e, const GemmPlan* plan, bool row_values = true) {
   const Device dev = Device::cuda(0);
-  const detail::HwLayout hw = detail::to_hw_layout(c.w.to(dev));
+  detail::HwLayout hw = detail::to_hw_layout(c.w.to(dev));
+  if (!row_values) hw.row_values = Tensor();  // as a layout written by prune_compress_hw
   const Tensor xd = c.x.to(dev);
   Tensor bd, xs, ws, rd;
   LinearOptions opt;
@@ -148,9 +149,12 @@ TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
   REQUIRE_SM90();
   auto g = rng(90);
   // Tails in every dimension: M not a multiple of any token tile, N not of 128, K not of 64
-  // (only K % 8 == 0 is required), a single k-block, and several tiles per CTA of the grid.
-  const Shape3 shapes[] = {{1, 8, 8},       {129, 136, 72},  {300, 264, 1160},
-                           {64, 128, 64},   {777, 520, 776}, {4100, 384, 256}};
+  // (K % 16 == 0 is required: K % 16 == 8 must be refused, the public path then takes the mma.sp
+  // kernel), a single k-block, and several tiles per CTA of the grid (both ping-pong warpgroups
+  // with odd and even tile counts).
+  const Shape3 shapes[] = {{1, 8, 8},       {129, 136, 72},  {300, 264, 1160}, {64, 128, 64},
+                           {777, 520, 776}, {4100, 384, 256}, {129, 136, 80},  {777, 520, 784},
+                           {3, 8, 16}};
   for (const Shape3& s : shapes)
     for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg)
       for (DType dt : {DType::kF16, DType::kBF16}) {
@@ -158,6 +162,10 @@ TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
         e.bias = (cfg + s.m) % 2 == 0;
         const Case c = make_case(s.m, s.n, s.k, dt, true, e, g);
         const GemmPlan plan{cfg, 1, true};
+        if (s.k % 16 != 0) {
+          S24_EXPECT_ERROR(run(c, e, &plan), kUnsupported, "K must be a multiple of 16");
+          continue;
+        }
         const Tensor y = run(c, e, &plan);
         EXPECT_TRUE(test::bit_equal(y, reference(c, e, dt)))
             << detail::gemm::plan_name(plan) << " M=" << s.m << " N=" << s.n << " K=" << s.k
@@ -183,7 +191,7 @@ TEST(GpuLinearSm90, BitExactEpilogueCombinations) {
   for (const Epilogue& e : cases)
     for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
       const DType dt = cfg % 2 ? DType::kBF16 : DType::kF16;
-      const Case c = make_case(203, 200, 328, dt, true, e, g);
+      const Case c = make_case(203, 200, 336, dt, true, e, g);
       const GemmPlan plan{cfg, 1, true};
       EXPECT_TRUE(test::bit_equal(run(c, e, &plan), reference(c, e, dt)))
           << detail::gemm::plan_name(plan) << " bias=" << e.bias << " xs=" << e.x_scale
@@ -224,12 +232,16 @@ TEST(GpuLinearSm90, DispatcherPicksWgmmaForLargeM) {
   EXPECT_TRUE(large.wgmma) << detail::gemm::plan_name(large);
   const GemmPlan decode = detail::gemm::choose_plan_for(8, 3072, 768, DType::kF16, Device::cuda(0));
   EXPECT_FALSE(decode.wgmma) << detail::gemm::plan_name(decode);
+  // 128 tokens over too few output tiles to fill the GPU: the split-K mma.sp kernel.
+  const GemmPlan narrow =
+      detail::gemm::choose_plan_for(128, 4096, 14336, DType::kF16, Device::cuda(0));
+  EXPECT_FALSE(narrow.wgmma) << detail::gemm::plan_name(narrow);
   // And the public path with no forced plan agrees with the reference.
   auto g = rng(93);
   Epilogue e;
   e.bias = true;
   e.act = Activation::kGeluErf;
-  const Case c = make_case(1024, 768, 768, DType::kBF16, false, e, g);
+  const Case c = make_case(2048, 768, 768, DType::kBF16, false, e, g);
   const SparseWeight w(c.w.to(Device::cuda(0)));
   const Tensor xd = c.x.to(Device::cuda(0)), bd = c.bias.to(Device::cuda(0));
   LinearOptions opt;
@@ -238,11 +250,27 @@ TEST(GpuLinearSm90, DispatcherPicksWgmmaForLargeM) {
   EXPECT_LT(test::rel_error(y, reference(c, e, DType::kBF16)), test::tolerance(DType::kBF16));
 }
 
+TEST(GpuLinearSm90, LayoutWithoutRowValues) {
+  REQUIRE_SM90();
+  auto g = rng(95);
+  const Case c = make_case(1500, 256, 512, DType::kF16, true, {}, g);
+  const Tensor want = reference(c, {}, DType::kF16);
+  // A forced wgmma plan is refused with the reason; the dispatcher falls back to mma.sp.
+  for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
+    const GemmPlan plan{cfg, 1, true};
+    S24_EXPECT_ERROR(run(c, {}, &plan, false), kUnsupported, "no row-major values");
+  }
+  EXPECT_TRUE(test::bit_equal(run(c, {}, nullptr, false), want));
+  EXPECT_TRUE(test::bit_equal(run(c, {}, nullptr, true), want));
+  const Case odd_k = make_case(1500, 256, 520, DType::kF16, true, {}, g);  // K % 16 == 8
+  EXPECT_TRUE(test::bit_equal(run(odd_k, {}, nullptr, true), reference(odd_k, {}, DType::kF16)));
+}
+
 TEST(GpuLinearSm90, UnknownConfigIsAnError) {
   REQUIRE_SM90();
   auto g = rng(94);
   const Case c = make_case(128, 128, 128, DType::kF16, true, {}, g);
-  const GemmPlan bad{7, 1, true};
+  const GemmPlan bad{detail::gemm::kSm90ConfigCount, 1, true};
   S24_EXPECT_ERROR(run(c, {}, &bad), kInvalidArgument, "sm_90a GEMM tile configuration");
 }
 

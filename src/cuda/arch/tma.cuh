@@ -73,6 +73,42 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const CUtensorMap* m
       : "memory");
 }
 
+// The same box written to the same shared-memory offset of every CTA in `cta_mask` (bit r: the
+// CTA of rank r in the cluster), each of them signalled on its own mbarrier at `bar`'s offset.
+__device__ __forceinline__ void tma_load_2d_multicast(void* smem_dst, const CUtensorMap* map, int c0,
+                                                      int c1, uint64_t* bar, uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+      ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(smem_addr(smem_dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(smem_addr(bar)), "h"(cta_mask)
+      : "memory");
+}
+
+// Arrival on the mbarrier at `bar`'s offset in the shared memory of cluster CTA `cta`.
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta) {
+  asm volatile(
+      "{\n.reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_addr(bar)),
+      "r"(cta)
+      : "memory");
+}
+
+__device__ __forceinline__ uint32_t cluster_cta_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+
+// Every thread of every CTA in the cluster; orders the barrier initialisations before any remote
+// arrival or multicast.
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n"
+      "barrier.cluster.wait.acquire.aligned;\n" ::
+          : "memory");
+}
+
 __device__ __forceinline__ void prefetch_tensor_map(const CUtensorMap* map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 }
@@ -98,6 +134,15 @@ __device__ __forceinline__ void bulk_copy_g2s(void*, const void*, uint32_t, uint
 __device__ __forceinline__ void tma_load_2d(void*, const CUtensorMap*, int, int, uint64_t*) {
   unsupported_arch("cp.async.bulk.tensor (sm_90)");
 }
+__device__ __forceinline__ void tma_load_2d_multicast(void*, const CUtensorMap*, int, int, uint64_t*,
+                                                      uint16_t) {
+  unsupported_arch("cp.async.bulk.tensor multicast (sm_90)");
+}
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t*, uint32_t) {
+  unsupported_arch("mbarrier (cluster)");
+}
+__device__ __forceinline__ uint32_t cluster_cta_rank() { return 0; }
+__device__ __forceinline__ void cluster_sync() { unsupported_arch("barrier.cluster (sm_90)"); }
 __device__ __forceinline__ void prefetch_tensor_map(const CUtensorMap*) {}
 __device__ __forceinline__ void named_barrier_sync(int, int) { unsupported_arch("bar.sync"); }
 

@@ -1,18 +1,23 @@
 // Internal: thin wrappers over the Hopper warpgroup matrix instructions (sm_90a only):
-//   wgmma.mma_async.sp m64nNk32 with A (the 2:4 operand) from registers and B from shared memory,
+//   wgmma.mma_async.sp m64nNk32 with A (the 2:4 operand) and B from shared memory (WgmmaSpSS),
 //   plus the fence / commit / wait that order them. In SASS these are HGMMA.64xNx32.F32(.BF16).SP.
 //
-// A fragment (per warp w of the warpgroup, rows 16w..16w+15 of the 64-row A tile): the same four
-// registers as mma.sp m16n8k32 (cuda/arch/mma_sp.cuh) -- PTX ISA "Matrix fragments for sparse
-// wgmma.mma_async.m64nNk32". Metadata: the m16n8k32 layout per warp, read from the lanes that the
-// sparsity selector names; the selector is an immediate that must be the same for the whole
-// warpgroup, so every warp uses selector 0 (lanes t = 0, 1 of each quad) and the GEMM loads the
-// word it needs into those lanes.
+// A: the compressed 64 x 16 tile (the kept values, K/2 of them per row, in their logical order)
+// in shared memory, in the same canonical K-major layouts as a dense operand (64-byte swizzle
+// here). Metadata from registers: per warp w of the warpgroup (rows 16w..16w+15 of the A tile)
+// the m16n8k32 layout (cuda/arch/mma_sp.cuh), read from the lanes that the sparsity selector
+// names; the selector is an immediate that must be the same for the whole warpgroup, so every
+// warp uses selector 0 (lanes t = 0, 1 of each quad) and the GEMM loads the word it needs into
+// those lanes (PTX ISA "Matrix fragments for warpgroup-level multiply-accumulate operation with
+// sparse matrix A").
 // D fragment: d[4j + c] holds D[16w + g + 8 (c / 2)][8j + 2t + (c % 2)] (lane = 4g + t).
 //
-// The instruction reads its register operands asynchronously: A registers and accumulators must
-// not be written between the wgmma and the wait_group that retires it, and wgmma_fence() must sit
-// between any ordinary write of those registers and the next wgmma.
+// The instruction reads its register operands asynchronously: the accumulators must not be
+// written between the wgmma and the wait_group that retires it, and wgmma_fence() must sit
+// between any ordinary write of them and the next wgmma. The PTX ISA's rule names the
+// accumulators and A registers, not the metadata register: a warpgroup loads the next stage's
+// metadata while its previous wgmma still run (ptxas accepts this without serializing: no
+// warning C7513 for the sm_90a GEMM).
 #pragma once
 
 #include <cstdint>
@@ -44,8 +49,19 @@ __device__ __forceinline__ uint64_t smem_desc_k_major_sw128(uint32_t smem_byte_a
   return desc;
 }
 
+// The same for a K-major operand with 64-byte rows and the 64-byte swizzle (a TMA box of 64-byte
+// rows with CU_TENSOR_MAP_SWIZZLE_64B): 8-row core groups 512 bytes apart, base 512-byte aligned.
+__device__ __forceinline__ uint64_t smem_desc_k_major_sw64(uint32_t smem_byte_addr) {
+  uint64_t desc = 0;
+  desc |= static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4);
+  desc |= static_cast<uint64_t>(1) << 16;            // leading byte offset (unused), 16 B
+  desc |= static_cast<uint64_t>(512 >> 4) << 32;     // stride byte offset
+  desc |= static_cast<uint64_t>(2) << 62;            // layout: 64-byte swizzle
+  return desc;
+}
+
 template <class Type, int N>
-struct WgmmaSp;  // static void mma(float (&d)[N / 2], const uint32_t (&a)[4], desc_b, meta, scale_d)
+struct WgmmaSpSS;  // static void mma(float (&d)[N / 2], desc_a, desc_b, meta, scale_d)
 
 #if S24_ARCH_SM90A
 
@@ -71,9 +87,8 @@ __device__ __forceinline__ void wgmma_wait() {
   unsupported_arch("wgmma (sm_90a)");
 }
 template <class Type, int N>
-struct WgmmaSp {
-  __device__ __forceinline__ static void mma(float (&)[N / 2], const uint32_t (&)[4], uint64_t,
-                                             uint32_t, int) {
+struct WgmmaSpSS {
+  __device__ __forceinline__ static void mma(float (&)[N / 2], uint64_t, uint64_t, uint32_t, int) {
     unsupported_arch("wgmma.mma_async.sp (sm_90a)");
   }
 };

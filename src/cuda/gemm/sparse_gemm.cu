@@ -103,7 +103,7 @@ const int* ctas_per_sm(DType dtype, int device) {
 GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device) {
   ensure_current_device(device);
   const DeviceInfo& info = device_info(device.index);
-  if (info.cc_major == 9 && info.cc_minor == 0 && prefer_sm90(m, n, k))
+  if (info.cc_major == 9 && info.cc_minor == 0 && prefer_sm90(m, n, k, info.sm_count))
     return choose_sm90_plan(m, n, k, info.sm_count);
   return choose_plan(m, n, k, info.sm_count, ctas_per_sm(dtype, device.index));
 }
@@ -163,8 +163,14 @@ std::string plan_name(const GemmPlan& plan) {
 
 void run_sparse_gemm(const GemmArgs& a, const GemmPlan* forced) {
   if (a.m == 0 || a.n == 0) return;
-  const GemmPlan plan =
+  GemmPlan plan =
       forced ? normalize_plan(*forced, a.k) : choose_plan_for(a.m, a.n, a.k, a.dtype, a.device);
+  // The documented fallback: a product that the wgmma kernel cannot take runs on the mma.sp
+  // kernel's heuristic plan (a forced plan throws in run_sparse_gemm_sm90 instead).
+  if (!forced && plan.wgmma && !sm90_runs(a)) {
+    const DeviceInfo& info = device_info(a.device.index);
+    plan = choose_plan(a.m, a.n, a.k, info.sm_count, ctas_per_sm(a.dtype, a.device.index));
+  }
   if (plan.wgmma) return run_sparse_gemm_sm90(a, plan);
   const DeviceInfo& info = device_info(a.device.index);
   const TileConfig& c = kConfigs[plan.config];

@@ -26,8 +26,9 @@ GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* c
 // The sm_90a tile configuration for a compute-bound shape (a measured rule, sparse_gemm_sm90.cu).
 GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, int sm_count);
 // True when the wgmma kernel serves this shape on an sm_90 device: enough tokens that the tensor
-// cores, not the weight stream, bound the time (measured crossover, bench/NOTES.md).
-bool prefer_sm90(int64_t m, int64_t n, int64_t k);
+// cores, not the weight stream, bound the time, and enough 128 x 128 tiles to occupy half the
+// SMs (the wgmma kernel has no split-K; measured crossovers, bench/NOTES.md).
+bool prefer_sm90(int64_t m, int64_t n, int64_t k, int sm_count);
 // The dispatcher's plan: on sm_90 devices the wgmma kernel where prefer_sm90 says so, else the
 // mma.sp heuristic with the device's multiprocessor count and the kernels' measured occupancy.
 GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device);
@@ -40,6 +41,10 @@ struct GemmArgs {
   const void* x = nullptr;
   const void* w_values = nullptr;
   const void* w_meta = nullptr;
+  // The kept values in row-major order [n, k / 2] (HwLayout::row_values), read by the sm_90a
+  // kernel; nullptr when the caller has none (the dispatcher then takes the mma.sp kernel, and a
+  // forced wgmma plan throws kUnsupported).
+  const void* w_row_values = nullptr;
   const void* bias = nullptr;
   void* y = nullptr;
   int64_t m = 0, n = 0, k = 0;
@@ -57,8 +62,11 @@ struct GemmArgs {
 };
 
 // The sm_90a kernel (sparse_gemm_sm90.cu); run_sparse_gemm calls it for wgmma plans. Throws
-// kUnsupported on a device other than compute capability 9.0.
+// kUnsupported on a device other than compute capability 9.0, or when sm90_runs is false.
 void run_sparse_gemm_sm90(const GemmArgs& args, const GemmPlan& plan);
+// Whether the sm_90a kernel can take these operands (it needs the row-major values, K % 16 == 0
+// and a 16-byte aligned base); else *why says what is missing.
+bool sm90_runs(const GemmArgs& args, std::string* why = nullptr);
 
 // Launches the kernel (workspace from detail::stream_workspace when splits > 1). `plan` nullptr:
 // the heuristic's. Asynchronous; capturable once the workspace has its size.

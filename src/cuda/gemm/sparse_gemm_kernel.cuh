@@ -101,11 +101,13 @@ __device__ __forceinline__ void load8(const void* base, int64_t offset, float (&
   }
 }
 
-// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their one 16-byte store. Every branch
-// is uniform across the launch. With residual == y, each thread reads its 8 elements before it
-// writes them and no other thread touches them, so the in-place add needs no synchronization.
-template <class T>
-__device__ __forceinline__ void store_outputs(const GemmParams& p, int m, int n, float (&v)[8]) {
+// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their one 16-byte store, shared by
+// the mma.sp and wgmma kernels (Params: GemmParams or Sm90Params, which name the same fields).
+// Every branch is uniform across the launch. With residual == y, each thread reads its 8
+// elements before it writes them and no other thread touches them, so the in-place add needs no
+// synchronization.
+template <class T, class Params>
+__device__ __forceinline__ void store_outputs(const Params& p, int m, int n, float (&v)[8]) {
   const int64_t offset = static_cast<int64_t>(m) * p.n + n;
   // ((alpha * x_scale[m]) * w_scale[n]) * acc, left to right as ops.h writes it.
   const float row_scale = p.x_scale != nullptr ? p.alpha * p.x_scale[m] : p.alpha;

@@ -67,65 +67,89 @@ constexpr int kMaxSplits = 32;
 // ---- sm_90a: the wgmma.mma_async.sp GEMM (sparse_gemm_sm90_kernel.cuh) ----
 // One CTA = one producer warpgroup (a single TMA-issuing thread) + two consumer warpgroups. Each
 // consumer warpgroup owns `slices` m64 wgmma A tiles (64 weight rows each), so a CTA tile is
-// rows() = 128 * slices weight rows x bm tokens (the wgmma N), walked in k-blocks of 64 logical
-// columns (two m64nNk32 steps per slice). The grid is persistent: min(tiles, SMs) CTAs walk the
-// output tiles in a grouped raster order.
+// rows() weight rows x bm tokens (the wgmma N), walked in k-blocks of 64 logical columns (two
+// m64nNk32 steps per m64 slice). The grid is persistent: min(tiles, SMs) CTAs walk the output
+// tiles in a grouped raster order.
 //
-// Per k-block a CTA reads bm x 128 B of X and rows() x 72 B of W (64 B of values, 8 of metadata)
-// for rows() x bm x 64 MACs. The 256-row configurations read the fewest bytes per MAC but
-// measured slower than 128 x 256 (bench/NOTES.md, sm90 v2): their producer spills, and the
-// kernel is limited by how fast stages are refilled rather than by bytes alone.
+// A (the compressed weight) is read by the wgmma from shared memory: the row-major kept values
+// (the logical layout's values tensor) arrive by TMA with the 64-byte swizzle, the metadata words
+// by bulk copies from the hardware layout, so only the metadata passes through registers and one
+// batch of wgmma stays in flight across stages. An earlier version took A from registers (the
+// hardware layout's fragments); overwriting them with a wgmma in flight makes ptxas serialize every
+// wgmma, so it waited for each stage's batch and ran 1.2-1.6x slower (bench/NOTES.md, sm90 v4).
+// Needs K % 16 == 0 (the TMA row pitch of K/2 values must be a multiple of 16 bytes).
+//
+// Consumers: cooperative (both warpgroups on every tile, 64 * slices rows each) or ping-pong
+// (each warpgroup owns alternate tiles of 64 * slices rows; their mainloops take turns so that
+// one's epilogue overlaps the other's wgmma: what short-K products such as BERT's need).
+//
+// Clusters (cluster 2): two CTAs on adjacent N tiles with the same tokens; each loads half of the
+// X box and multicasts it to both, halving X's L2 traffic. ncu on the unclustered kernel at
+// 8192^3: the consumers spend ~40% of their samples waiting for stages to land (bench/NOTES.md).
+//
+// Per k-block a CTA reads bm x 128 B of X (half of it with clusters) and rows() x 72 B of W
+// (64 B of values, 8 of metadata) for rows() x bm x 64 MACs.
 struct Sm90TileConfig {
   const char* name;
-  int bm;      // tokens per tile = wgmma N (64, 128 or 256: the generated instructions)
-  int slices;  // m64 A tiles per consumer warpgroup (1 or 2); accumulators: slices * bm / 2
-  int stages;  // TMA pipeline depth (k-blocks in flight)
+  int bm;         // tokens per tile = wgmma N (64, 128 or 256: the generated instructions)
+  int slices;     // m64 A tiles per consumer warpgroup (1 or 2); accumulators: slices * bm / 2
+  int stages;     // TMA pipeline depth (k-blocks in flight)
+  bool pingpong;  // warpgroups own alternate tiles (else both share each tile)
+  int cluster;    // CTAs per cluster along N sharing the X box by multicast (1 or 2)
 
   static constexpr int kBlockK = 64;      // logical K per pipeline stage
   static constexpr int kThreads = 384;    // producer + 2 consumer warpgroups
   static constexpr int kEpilogueTokens = 32;  // tokens per epilogue pass through shared memory
 
-  constexpr int rows() const { return 128 * slices; }
   constexpr int wg_rows() const { return 64 * slices; }
+  constexpr int rows() const { return pingpong ? wg_rows() : 2 * wg_rows(); }
   // f32 row pitch of a warpgroup's staging tile: +4 puts the lanes of a quad-row store on 32
   // distinct banks (2 * pitch % 32 == 8).
   constexpr int epilogue_ld() const { return wg_rows() + 4; }
-  // Per stage: X box bm x 64 (128-byte swizzled rows), W values rows()/16 row tiles x 2 k-steps x
-  // 512 B, metadata rows()/32 row pairs x 2 k-steps x 128 B. X first: its boxes must be 1024-byte
-  // aligned.
+  // Per stage: X box bm x 64 (128-byte swizzled rows), values box rows() x 32 (64-byte swizzled
+  // rows), metadata rows()/32 row pairs x 2 k-steps x 128 B. X first, then the values: the
+  // swizzled boxes need 1024-byte (X) and 512-byte (values) aligned bases.
   constexpr int x_bytes() const { return bm * kBlockK * 2; }
-  constexpr int value_bytes() const { return rows() / 16 * 1024; }
+  constexpr int value_bytes() const { return rows() * kBlockK; }
   constexpr int meta_bytes() const { return rows() / 32 * 256; }
   constexpr int stage_bytes() const { return x_bytes() + value_bytes() + meta_bytes(); }
   constexpr int staging_bytes() const { return 2 * kEpilogueTokens * epilogue_ld() * 4; }
-  // + 1024 for aligning the dynamic base, + the stage barriers.
+  // + 1024 for aligning the dynamic base, + the stage barriers and the two turn barriers.
   constexpr int smem_bytes() const {
-    return 1024 + stages * stage_bytes() + staging_bytes() + 2 * stages * 8;
+    return 1024 + stages * stage_bytes() + staging_bytes() + (2 * stages + 2) * 8;
   }
 };
 
 enum Sm90ConfigId : int {
-  kSm90N128M128 = 0,  // narrow N (BERT's 768 outputs: more tiles to fill the SMs)
+  kSm90N128M128 = 0,  // cooperative
   kSm90N128M256,
-  kSm90N256M64,       // few tokens
-  kSm90N256M128,      // the default for large products
+  kSm90N256M64,
+  kSm90N256M128,
+  kSm90PingN128M128,  // ping-pong
+  kSm90PingN128M64,
+  kSm90ClusterN128M128,  // cooperative, clusters of 2
+  kSm90ClusterN128M256,
   kSm90ConfigCount
 };
 
 constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
-    {"wg_n128m128", 128, 1, 8},
-    {"wg_n128m256", 256, 1, 5},
-    {"wg_n256m64", 64, 2, 7},
-    {"wg_n256m128", 128, 2, 5},
+    {"wg_n128m128", 128, 1, 8, false, 1},  {"wg_n128m256", 256, 1, 5, false, 1},
+    {"wg_n256m64", 64, 2, 7, false, 1},    {"wg_n256m128", 128, 2, 5, false, 1},
+    {"wgp_n128m128", 128, 2, 7, true, 1},  {"wgp_n128m64", 64, 2, 10, true, 1},
+    {"wgc_n128m128", 128, 1, 8, false, 2}, {"wgc_n128m256", 256, 1, 5, false, 2},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
   return (c.bm == 64 || c.bm == 128 || c.bm == 256) && (c.slices == 1 || c.slices == 2) &&
-         c.slices * c.bm <= 256 && c.stages >= 2 && c.smem_bytes() <= 227 * 1024 &&
-         c.x_bytes() % 1024 == 0;
+         c.slices * c.bm <= 256 && c.rows() % 128 == 0 && c.stages >= 2 &&
+         (c.cluster == 1 || (c.cluster == 2 && (c.bm / 2) % 8 == 0)) &&
+         c.smem_bytes() <= 227 * 1024 && c.x_bytes() % 1024 == 0 && c.value_bytes() % 512 == 0;
 }
-static_assert(valid_sm90_config(kSm90Configs[0]) && valid_sm90_config(kSm90Configs[1]) &&
-                  valid_sm90_config(kSm90Configs[2]) && valid_sm90_config(kSm90Configs[3]),
-              "an sm_90a tile configuration breaks the kernel's assumptions");
+constexpr bool all_sm90_configs_valid() {
+  for (const Sm90TileConfig& c : kSm90Configs)
+    if (!valid_sm90_config(c)) return false;
+  return true;
+}
+static_assert(all_sm90_configs_valid(), "an sm_90a tile configuration breaks the kernel's assumptions");
 
 }  // namespace s24::detail::gemm

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# On a GPU machine, with the CLI built in build-gpu: `sparse24 bench --tune` over the shapes that
+# set the dispatcher's rules (the compute-bound bars of issue 4 and BERT-base / Llama-8B rows),
+# one process per shape; prints each shape's per-plan listing.
+#   bash scripts/tune_shapes.sh OUT_DIR [TARGET_MS]
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$1"; ms="${2:-100}"
+mkdir -p "$out"
+cslt=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cusparselt
+[ -d "$cslt/lib" ] && export LD_LIBRARY_PATH="$cslt/lib:${LD_LIBRARY_PATH:-}"
+shapes=(
+  8192,8192,8192 8192,8192,8192,bf16
+  8192,14336,4096 8192,4096,14336 2048,14336,4096 128,14336,4096
+  6144,2304,768 6144,768,768 6144,3072,768 6144,768,3072
+  24576,3072,768 24576,768,3072 98304,3072,768 98304,768,3072
+)
+i=0
+for s in "${shapes[@]}"; do
+  i=$((i + 1))
+  "$repo/build-gpu/sparse24" bench --shape "$s" --tune --no-cusparselt --target-ms "$ms" \
+    --out "$out/s$i" >"$out/s$i.log" 2>&1 || { echo "shape $s failed"; tail -5 "$out/s$i.log"; }
+  grep -E "^  tune" "$out/s$i.log" | sed 's/^  tune //'
+done
