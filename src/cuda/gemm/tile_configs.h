@@ -86,6 +86,7 @@ constexpr int kMaxSplits = 32;
 // Clusters (cluster 2): two CTAs on adjacent N tiles with the same tokens; each loads half of the
 // X box and multicasts it to both, halving X's L2 traffic. ncu on the unclustered kernel at
 // 8192^3: the consumers spend ~40% of their samples waiting for stages to land (bench/NOTES.md).
+// Measured 1.4-2.9x slower than the same tiles unclustered, cause open: `--tune` only.
 //
 // Per k-block a CTA reads bm x 128 B of X (half of it with clusters) and rows() x 72 B of W
 // (64 B of values, 8 of metadata) for rows() x bm x 64 MACs.
