@@ -32,12 +32,16 @@ struct LinearOptions {
 // Y[M, N] = X[M, K] W^T (+ bias[N]) with W [N, K] compressed. X may have any leading dims:
 // [..., K] -> [..., N]. Dtypes:
 //  * 16/32-bit: X, W, bias, residual and Y share one dtype (f32 on the CPU; f16/bf16 on both).
-//  * 8-bit (CPU only for now; CUDA tensors give kUnsupported): X and W are both I8 (int8 x int8,
-//    summed exactly in int32; K / 2 sparse or K dense products per output at most 131071, else
-//    kInvalidArgument) or both fp8 (F8_E4M3 / F8_E5M2 in any mix; the exact f32 products summed
-//    in f32 in increasing k). Y is F16, BF16 or F32: linear_out's y decides, linear and
-//    linear_dense return F16. bias and residual have Y's dtype. Mixing int8 with fp8, or 8-bit
-//    with 16-bit, is kDTypeMismatch.
+//  * 8-bit: X and W are both I8 (int8 x int8, summed exactly in int32; K / 2 sparse or K dense
+//    products per output at most 131071, else kInvalidArgument) or both fp8 (F8_E4M3 / F8_E5M2
+//    in any mix; on the CPU the exact f32 products summed in f32 in increasing k). Y is F16,
+//    BF16 or F32: linear_out's y decides, linear and linear_dense return F16. bias and residual
+//    have Y's dtype. Mixing int8 with fp8, or 8-bit with 16-bit, is kDTypeMismatch.
+//    CUDA: the 2:4 product runs on sm_90 GPUs only (H100 / H200: wgmma.mma_async.sp; other GPUs
+//    give kUnsupported) and needs K % 32 == 0 (kAlignment). Its fp8 sums are the tensor cores'
+//    (accumulation order and width unspecified by NVIDIA; within 1e-3 relative of the CPU's on
+//    normal data in our tests); int8 sums are exact, so int8 results equal the CPU's bit for bit.
+//    linear_dense on CUDA runs cuBLASLt (see docs/BENCHMARKS.md for what it supports).
 Tensor linear(const Tensor& x, const Compressed24& w, const Tensor* bias = nullptr,
               const LinearOptions& options = {});
 // The same into a caller-provided Y (no allocation: CUDA-graph capturable).

@@ -1,4 +1,5 @@
-// Internal: sparse24's hardware layout of a 2:4 matrix for sm_80+ mma.sp (m16n8k32, f16/bf16),
+// Internal: sparse24's hardware layout of a 2:4 matrix for sm_80+ mma.sp (m16n8k32, f16/bf16)
+// and, for 8-bit dtypes, the metadata of sm_90a wgmma.mma_async.sp m64nNk64,
 // derived from the logical layout of include/sparse24/format.h. docs/FORMAT.md, section
 // "Hardware layout (sm80 mma.sp)", is the specification; this header is its one implementation
 // (index math usable from host and device code, plus the CPU and CUDA conversions).
@@ -99,12 +100,48 @@ S24_HD int64_t value_lane_group(int64_t kstep, int lane, int reg) {
   return kstep * kGroupsPerStep + lane % 4 + 4 * (reg / 2);
 }
 
+// ---- 8-bit matrices (F8_E4M3, F8_E5M2, I8): the metadata of wgmma.mma_async.sp m64nNk64 ----
+// An 8-bit layout has no fragment-ordered values: the sm_90a kernel reads the row-major kept
+// values (the logical values tensor) through TMA, so HwLayout::values and ::row_values both
+// reference it. Only the metadata is rearranged, into the per-thread words of the k64
+// instruction (sparsity selector 0: every lane of a quad holds one): a "k64-step" is 64 logical
+// columns (16 groups); one 256-byte block per (row pair p, k64-step kt), ordered p-major, holds
+// the 32 words of the pair's first 16-row tile, then the 32 of its second; in a tile's words,
+// lane L = 4 g + t holds row g + 8 (t % 2) of the tile and groups 8 (t / 2) .. 8 (t / 2) + 7 of
+// the step, group j of them in bits 4 j .. 4 j + 3. The word count equals meta_word_count (one
+// nibble per group either way); padding as above (nibble 0x4).
+constexpr int kStep8Cols = 64;
+constexpr int kGroupsPerStep8 = 16;
+S24_HD int64_t ksteps8(int64_t cols) { return padded_cols(cols) / kStep8Cols; }
+
+// Word index in `meta` and bit shift of the nibble of (row, group) of an 8-bit layout;
+// nsteps8 = ksteps8(cols).
+S24_HD int64_t meta8_word_index(int64_t row, int64_t group, int64_t nsteps8, int* shift) {
+  const int64_t p = row / kPairRows, kt = group / kGroupsPerStep8;
+  const int r32 = static_cast<int>(row % kPairRows);
+  const int tile = r32 / kTileRows, r = r32 % kTileRows;
+  const int j = static_cast<int>(group % kGroupsPerStep8);
+  const int lane = (r % 8) * 4 + (j / 8) * 2 + r / 8;
+  *shift = (j % 8) * 4;
+  return (p * nsteps8 + kt) * 64 + tile * 32 + lane;
+}
+// The inverse view for writers of whole words: word w of block (pair p, k64-step kt) gathers the
+// nibbles of row meta8_word_row(p, w), groups meta8_word_group(kt, w, j) for j = 0..7.
+S24_HD int64_t meta8_word_row(int64_t pair, int w) {
+  const int tile = w / 32, lane = w % 32;
+  return pair * kPairRows + tile * kTileRows + lane / 4 + 8 * ((lane % 4) % 2);
+}
+S24_HD int64_t meta8_word_group(int64_t kstep8, int w, int j) {
+  return kstep8 * kGroupsPerStep8 + ((w % 32) % 4 / 2) * 8 + j;
+}
+
 }  // namespace s24::detail::hw
 
 namespace s24::detail {
 
 // A matrix in the hardware layout. values: [value_count] elements of the matrix dtype (f16 or
-// bf16); meta: [meta_word_count] I32 (bit patterns of the 32-bit words). Same device for both.
+// bf16; for 8-bit dtypes the row-major values, see above); meta: [meta_word_count] I32 (bit
+// patterns of the 32-bit words). Same device for both.
 // row_values: the same kept values in row-major order, [rows, cols / 2] -- the logical layout's
 // values tensor, referenced (not copied) by the conversions from a Compressed24. The sm_90a
 // kernel's shared-memory-A configurations read the values from it through TMA (they need a
@@ -120,7 +157,12 @@ struct HwLayout {
   const Device& device() const { return values.device(); }
 };
 
-// Throws kDTypeMismatch unless f16/bf16, kAlignment unless cols % 4 == 0 (the logical format's
+// True for the 8-bit value dtypes, whose layout keeps only rearranged metadata.
+inline bool is_8bit_layout_dtype(DType d) {
+  return d == DType::kF8E4M3 || d == DType::kF8E5M2 || d == DType::kI8;
+}
+
+// Throws kDTypeMismatch unless f16/bf16/e4m3/e5m2/int8, kAlignment unless cols % 4 == 0 (the logical format's
 // rule; the GEMM adds its own), kShapeMismatch on inconsistent tensors.
 void check_hw_convertible(const Compressed24& c);
 
@@ -134,7 +176,8 @@ Compressed24 from_hw_layout_cpu(const HwLayout& h);
 void to_hw_layout_cuda(const Compressed24& c, HwLayout& out, Stream stream);
 // Allocating form for either device (CPU tensors: the CPU conversion).
 HwLayout to_hw_layout(const Compressed24& c, Stream stream = nullptr);
-// Allocates tensors of the right sizes on `device`.
+// Allocates tensors of the right sizes on `device` (8-bit: the metadata only; the conversion
+// sets values / row_values to the logical values).
 HwLayout empty_hw_layout(int64_t rows, int64_t cols, DType dtype, Device device);
 
 }  // namespace s24::detail

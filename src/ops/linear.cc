@@ -129,9 +129,8 @@ DType check_product_dtypes(const Tensor& x, DType w_dtype, DType q8_output, cons
             ErrorCode::kDTypeMismatch, op, ": x is ", dtype_name(xd), " but w is ",
             dtype_name(w_dtype), "; 8-bit products are int8 x int8 (I8) or fp8 x fp8 (F8_E4M3, ",
             "F8_E5M2, any mix)");
-  S24_CHECK(x.device().is_cpu(), ErrorCode::kUnsupported, op, ": ", dtype_name(xd), " x ",
-            dtype_name(w_dtype), " on ", x.device().str(),
-            ": no CUDA 8-bit kernel yet (the CPU computes 8-bit products)");
+  // CUDA: the kernels check what they support (sm_90 for the sparse product, cuBLASLt's
+  // 8-bit types for the dense one) and throw kUnsupported otherwise.
   S24_CHECK(q8_output == DType::kF16 || q8_output == DType::kBF16 || q8_output == DType::kF32,
             ErrorCode::kDTypeMismatch, op, ": y is ", dtype_name(q8_output),
             "; an 8-bit product writes F16, BF16 or F32");

@@ -9,6 +9,7 @@
 #include "cuda/gemm/sparse_gemm.h"
 #include "cuda/workspace.h"
 #include "ops/linear_cuda.h"
+#include "ops/linear_q8_cpu.h"  // is_8bit_value_dtype, kMaxI8Products
 #include "ops/sparse_weight_impl.h"
 
 namespace s24::detail {
@@ -74,15 +75,32 @@ void check_epilogue_args(const LinearOptions& options, int64_t m, int64_t n, DTy
 int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, const Device& device,
                           const Tensor* bias, const Tensor& y, const LinearOptions& options) {
   S24_CHECK(device.is_cuda(), ErrorCode::kInternal, "CUDA linear called for ", device.str());
-  S24_CHECK(dtype == DType::kF16 || dtype == DType::kBF16, ErrorCode::kDTypeMismatch,
-            "the CUDA linear takes F16 or BF16 weights, got ", dtype_name(dtype));
+  const bool q8 = is_8bit_value_dtype(dtype);
+  S24_CHECK(dtype == DType::kF16 || dtype == DType::kBF16 || q8, ErrorCode::kDTypeMismatch,
+            "the CUDA linear takes F16, BF16, F8_E4M3, F8_E5M2 or I8 weights, got ",
+            dtype_name(dtype));
   S24_CHECK(x.defined() && y.defined(), ErrorCode::kInvalidArgument, "x and y must be defined");
   S24_CHECK(x.device() == device && y.device() == device, ErrorCode::kInvalidArgument, "x (",
             x.device().str(), "), y (", y.device().str(), ") and the weight (", device.str(),
             ") must be on one device");
-  S24_CHECK(x.dtype() == dtype && y.dtype() == dtype, ErrorCode::kDTypeMismatch, "x is ",
-            dtype_name(x.dtype()), ", y is ", dtype_name(y.dtype()), ", the weight is ",
-            dtype_name(dtype), ": they must agree");
+  if (q8) {
+    S24_CHECK(is_8bit_value_dtype(x.dtype()) && (x.dtype() == DType::kI8) == (dtype == DType::kI8),
+              ErrorCode::kDTypeMismatch, "x is ", dtype_name(x.dtype()), " but the weight is ",
+              dtype_name(dtype), "; 8-bit products are int8 x int8 or fp8 x fp8");
+    S24_CHECK(y.dtype() == DType::kF16 || y.dtype() == DType::kBF16 || y.dtype() == DType::kF32,
+              ErrorCode::kDTypeMismatch, "y is ", dtype_name(y.dtype()),
+              "; an 8-bit product writes F16, BF16 or F32");
+    S24_CHECK(k % 32 == 0, ErrorCode::kAlignment, "the CUDA 8-bit linear needs K % 32 == 0 (",
+              "16-byte rows of the K/2 kept values), got K = ", k);
+    S24_CHECK(dtype != DType::kI8 || k / 2 <= kMaxI8Products, ErrorCode::kInvalidArgument,
+              "K = ", k, " adds ", k / 2, " int8 products per output; their int32 sum is exact ",
+              "only up to ", kMaxI8Products);
+  } else {
+    S24_CHECK(x.dtype() == dtype && y.dtype() == dtype, ErrorCode::kDTypeMismatch, "x is ",
+              dtype_name(x.dtype()), ", y is ", dtype_name(y.dtype()), ", the weight is ",
+              dtype_name(dtype), ": they must agree");
+  }
+  const DType y_dtype = y.dtype();
   S24_CHECK(x.dim() >= 1 && x.size(-1) == k, ErrorCode::kShapeMismatch, "x is ",
             shape_str(x.shape()), " but the weight has K = ", k, " input features");
   S24_CHECK(y.dim() == x.dim(), ErrorCode::kShapeMismatch, "y is ", shape_str(y.shape()),
@@ -103,9 +121,9 @@ int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, co
   S24_CHECK(aligned16(x.raw_data()) && aligned16(y.raw_data()), ErrorCode::kAlignment,
             "x and y must be 16-byte aligned");
   if (bias != nullptr) {
-    S24_CHECK(bias->defined() && bias->device() == device && bias->dtype() == dtype,
-              ErrorCode::kInvalidArgument, "bias must be a ", dtype_name(dtype), " tensor on ",
-              device.str());
+    S24_CHECK(bias->defined() && bias->device() == device && bias->dtype() == y_dtype,
+              ErrorCode::kInvalidArgument, "bias must be a ", dtype_name(y_dtype), " tensor on ",
+              device.str(), " (y's dtype)");
     S24_CHECK(bias->dim() == 1 && bias->size(0) == n, ErrorCode::kShapeMismatch, "bias is ",
               shape_str(bias->shape()), ", expected [", n, "]");
     S24_CHECK(bias->is_contiguous() && aligned16(bias->raw_data()), ErrorCode::kAlignment,
@@ -118,7 +136,7 @@ int64_t check_linear_args(const Tensor& x, int64_t n, int64_t k, DType dtype, co
   S24_CHECK(m < (int64_t{1} << 31) && n < (int64_t{1} << 31) && k < (int64_t{1} << 31),
             ErrorCode::kInvalidArgument, "linear of ", m, " x ", n, " x ", k,
             " exceeds 32-bit dimensions");
-  check_epilogue_args(options, m, n, dtype, device, x, bias, y);
+  check_epilogue_args(options, m, n, y_dtype, device, x, bias, y);
   return m;
 }
 
@@ -146,6 +164,8 @@ void linear_cuda_hw(const Tensor& x, const HwLayout& w, const Tensor* bias, Tens
   a.n = w.rows;
   a.k = w.cols;
   a.dtype = w.dtype();
+  a.x_dtype = x.dtype();
+  a.y_dtype = y.dtype();
   a.activation = options.activation;
   a.alpha = options.alpha;
   a.x_scale = options.x_scale ? options.x_scale->data<float>() : nullptr;
@@ -180,8 +200,10 @@ void linear_cuda(const Tensor& x, const Compressed24& w, const Tensor* bias, Ten
     return;
   }
   // The scratch layout lives in one per-stream buffer: values first, metadata after (256-byte
-  // aligned), reused by every call on this stream.
-  const size_t value_bytes = static_cast<size_t>(hw::value_count(w.rows, w.cols)) * 2;
+  // aligned), reused by every call on this stream. An 8-bit layout has metadata only (it reads
+  // the logical values in place).
+  const bool q8 = is_8bit_layout_dtype(w.dtype());
+  const size_t value_bytes = q8 ? 0 : static_cast<size_t>(hw::value_count(w.rows, w.cols)) * 2;
   const size_t value_bytes_aligned = (value_bytes + 255) / 256 * 256;
   const size_t meta_bytes = static_cast<size_t>(hw::meta_word_count(w.rows, w.cols)) * 4;
   auto* scratch = static_cast<char*>(stream_workspace(
@@ -189,7 +211,8 @@ void linear_cuda(const Tensor& x, const Compressed24& w, const Tensor* bias, Ten
   HwLayout h;
   h.rows = w.rows;
   h.cols = w.cols;
-  h.values = Tensor::borrow(scratch, {hw::value_count(w.rows, w.cols)}, w.dtype(), w.device());
+  if (!q8)
+    h.values = Tensor::borrow(scratch, {hw::value_count(w.rows, w.cols)}, w.dtype(), w.device());
   h.meta = Tensor::borrow(scratch + value_bytes_aligned, {hw::meta_word_count(w.rows, w.cols)},
                           DType::kI32, w.device());
   ensure_current_device(w.device());

@@ -36,7 +36,10 @@ bool SparseWeight::has_cusparselt() const { return impl().cusparselt != nullptr;
 size_t SparseWeight::prepared_bytes() const {
   const Impl& i = impl();
   size_t bytes = 0;
-  if (i.hw.values.defined()) bytes += i.hw.values.nbytes() + i.hw.meta.nbytes();
+  // An 8-bit layout references the logical values (format/hw_layout.h): its metadata only.
+  if (i.hw.meta.defined()) bytes += i.hw.meta.nbytes();
+  if (i.hw.values.defined() && !detail::is_8bit_layout_dtype(i.hw.dtype()))
+    bytes += i.hw.values.nbytes();
   if (i.cusparselt) bytes += detail::cslt::prepared_bytes(*i.cusparselt);
   return bytes;
 }
@@ -59,7 +62,9 @@ Tensor linear(const Tensor& x, const SparseWeight& w, const Tensor* bias,
             "x must have at least one dimension");
   Shape out_shape = x.shape();
   out_shape.back() = w.rows();
-  Tensor y = Tensor::empty(out_shape, w.dtype(), w.device());
+  // 8-bit products return F16, as s24::linear does (ops.h).
+  const DType y_dtype = detail::is_8bit_layout_dtype(w.dtype()) ? DType::kF16 : w.dtype();
+  Tensor y = Tensor::empty(out_shape, y_dtype, w.device());
   linear_out(x, w, bias, y, options);
   return y;
 }

@@ -408,7 +408,7 @@ TEST(GpuLinear, BadArgumentsAreClearErrors) {
   // F32 weights have no hardware layout.
   {
     const Compressed24 wf = to_cuda(random_int_compressed(64, 64, DType::kF32, g));
-    S24_EXPECT_ERROR(SparseWeight{wf}, kDTypeMismatch, "F16 or BF16");
+    S24_EXPECT_ERROR(SparseWeight{wf}, kDTypeMismatch, "F16, BF16, F8_E4M3, F8_E5M2 or I8");
   }
   // x on the CPU, weight on the GPU.
   {

@@ -1,15 +1,17 @@
 // Internal: thin wrappers over the Hopper warpgroup matrix instructions (sm_90a only):
-//   wgmma.mma_async.sp m64nNk32 with A (the 2:4 operand) and B from shared memory (WgmmaSpSS),
-//   plus the fence / commit / wait that order them. In SASS these are HGMMA.64xNx32.F32(.BF16).SP.
+//   wgmma.mma_async.sp m64nNk32 (f16, bf16) and m64nNk64 (e4m3 / e5m2, int8) with A (the 2:4
+//   operand) and B from shared memory (WgmmaSpSS), plus the fence / commit / wait that order
+//   them. In SASS these are HGMMA.64xNx32.F32(.BF16).SP, QGMMA.64xNx64 and IGMMA.64xNx64 (.SP).
 //
-// A: the compressed 64 x 16 tile (the kept values, K/2 of them per row, in their logical order)
+// A: the compressed 64 x (K/2) tile (the kept values, 32 bytes per row, in their logical order)
 // in shared memory, in the same canonical K-major layouts as a dense operand (64-byte swizzle
 // here). Metadata from registers: per warp w of the warpgroup (rows 16w..16w+15 of the A tile)
-// the m16n8k32 layout (cuda/arch/mma_sp.cuh), read from the lanes that the sparsity selector
-// names; the selector is an immediate that must be the same for the whole warpgroup, so every
-// warp uses selector 0 (lanes t = 0, 1 of each quad) and the GEMM loads the word it needs into
-// those lanes (PTX ISA "Matrix fragments for warpgroup-level multiply-accumulate operation with
-// sparse matrix A").
+// 16-bit: the m16n8k32 layout (cuda/arch/mma_sp.cuh), read from the lanes that the sparsity
+// selector names; the selector is an immediate that must be the same for the whole warpgroup,
+// so every warp uses selector 0 (lanes t = 0, 1 of each quad) and the GEMM loads the word it
+// needs into those lanes. 8-bit: selector 0 and every lane holds a word: lane 4g + t row
+// g + 8 (t % 2), groups 8 (t / 2) .. + 7 of the k64 (format/hw_layout.h). PTX ISA "Matrix
+// fragments for warpgroup-level multiply-accumulate operation with sparse matrix A".
 // D fragment: d[4j + c] holds D[16w + g + 8 (c / 2)][8j + 2t + (c % 2)] (lane = 4g + t).
 //
 // The instruction reads its register operands asynchronously: the accumulators must not be
@@ -32,8 +34,30 @@
 
 namespace s24::arch {
 
-struct WgmmaF16 {};
-struct WgmmaBF16 {};
+// Operand tags: A (the 2:4 weight) type first, then B (the activations). kElemBytes sets the
+// instruction's K (m64nNk32 for 2-byte, m64nNk64 for 1-byte elements: 64 bytes of a B row
+// either way); Acc is the accumulator register type.
+struct WgmmaF16 {
+  static constexpr int kElemBytes = 2;
+  using Acc = float;
+};
+struct WgmmaBF16 {
+  static constexpr int kElemBytes = 2;
+  using Acc = float;
+};
+template <int kA, int kB>  // 4 = e4m3, 5 = e5m2
+struct WgmmaFp8 {
+  static constexpr int kElemBytes = 1;
+  using Acc = float;
+};
+using WgmmaE4M3E4M3 = WgmmaFp8<4, 4>;
+using WgmmaE4M3E5M2 = WgmmaFp8<4, 5>;
+using WgmmaE5M2E4M3 = WgmmaFp8<5, 4>;
+using WgmmaE5M2E5M2 = WgmmaFp8<5, 5>;
+struct WgmmaS8 {
+  static constexpr int kElemBytes = 1;
+  using Acc = int32_t;  // exact; the host bounds K so that no sum wraps
+};
 
 // Shared-memory matrix descriptor of a K-major operand whose rows are 128 bytes long and stored
 // with the 128-byte swizzle (what a TMA box of 128-byte rows with CU_TENSOR_MAP_SWIZZLE_128B
@@ -61,7 +85,7 @@ __device__ __forceinline__ uint64_t smem_desc_k_major_sw64(uint32_t smem_byte_ad
 }
 
 template <class Type, int N>
-struct WgmmaSpSS;  // static void mma(float (&d)[N / 2], desc_a, desc_b, meta, scale_d)
+struct WgmmaSpSS;  // static void mma(Type::Acc (&d)[N / 2], desc_a, desc_b, meta, scale_d)
 
 #if S24_ARCH_SM90A
 
@@ -88,7 +112,8 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 template <class Type, int N>
 struct WgmmaSpSS {
-  __device__ __forceinline__ static void mma(float (&)[N / 2], uint64_t, uint64_t, uint32_t, int) {
+  __device__ __forceinline__ static void mma(typename Type::Acc (&)[N / 2], uint64_t, uint64_t,
+                                             uint32_t, int) {
     unsupported_arch("wgmma.mma_async.sp (sm_90a)");
   }
 };
@@ -101,5 +126,6 @@ __device__ __forceinline__ void pin_register(float& r) { asm volatile("" : "+f"(
 __device__ __forceinline__ void pin_register(uint32_t& r) {
   asm volatile("" : "+r"(r)::"memory");
 }
+__device__ __forceinline__ void pin_register(int32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
 
 }  // namespace s24::arch

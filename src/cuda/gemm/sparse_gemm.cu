@@ -83,6 +83,10 @@ void occupancy_all(int device, int* out) {
 }
 
 // Resident CTAs per SM of every configuration, per device and dtype, measured once.
+bool is_8bit_dtype(DType d) {
+  return d == DType::kF8E4M3 || d == DType::kF8E5M2 || d == DType::kI8;
+}
+
 const int* ctas_per_sm(DType dtype, int device) {
   constexpr int kMaxDevices = 64;
   static std::once_flag once[kMaxDevices][2];
@@ -103,8 +107,16 @@ const int* ctas_per_sm(DType dtype, int device) {
 GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device) {
   ensure_current_device(device);
   const DeviceInfo& info = device_info(device.index);
-  if (info.cc_major == 9 && info.cc_minor == 0 && prefer_sm90(m, n, k, info.sm_count))
-    return choose_sm90_plan(m, n, k, info.sm_count);
+  const bool sm90 = info.cc_major == 9 && info.cc_minor == 0;
+  if (is_8bit_dtype(dtype)) {
+    // 8-bit products have only the wgmma kernel (mma.sp has no fp8; sm_80 int8 is not written).
+    S24_CHECK(sm90, ErrorCode::kUnsupported, "8-bit sparse products need an sm_90 GPU ",
+              "(H100/H200: the wgmma kernel); ", info.name, " is sm_", info.cc_major,
+              info.cc_minor);
+    return choose_sm90_plan(m, n, k, info.sm_count, dtype);
+  }
+  if (sm90 && prefer_sm90(m, n, k, info.sm_count))
+    return choose_sm90_plan(m, n, k, info.sm_count, dtype);
   return choose_plan(m, n, k, info.sm_count, ctas_per_sm(dtype, device.index));
 }
 
@@ -165,6 +177,11 @@ void run_sparse_gemm(const GemmArgs& a, const GemmPlan* forced) {
   if (a.m == 0 || a.n == 0) return;
   GemmPlan plan =
       forced ? normalize_plan(*forced, a.k) : choose_plan_for(a.m, a.n, a.k, a.dtype, a.device);
+  if (is_8bit_dtype(a.dtype)) {
+    S24_CHECK(plan.wgmma, ErrorCode::kUnsupported, "8-bit sparse products run on the sm_90a ",
+              "wgmma kernel only; ", plan_name(plan), " is an mma.sp plan");
+    return run_sparse_gemm_sm90(a, plan);  // throws kUnsupported with the reason if it cannot
+  }
   // The documented fallback: a product that the wgmma kernel cannot take runs on the mma.sp
   // kernel's heuristic plan (a forced plan throws in run_sparse_gemm_sm90 instead).
   if (!forced && plan.wgmma && !sm90_runs(a)) {

@@ -1,4 +1,5 @@
-// Internal: host interface of the sm_80+ 2:4 sparse GEMM (no CUDA headers).
+// Internal: host interface of the sm_80+ 2:4 sparse GEMM (no CUDA headers): f16 / bf16 on the
+// mma.sp and wgmma kernels, 8-bit (fp8, int8) on the wgmma kernel only.
 //   Y[m, n] = act(X[m, k] W[n, k]^T + bias[n]),  W in the hardware layout (format/hw_layout.h).
 // Alignment rules (checked by the callers in src/ops/linear_cuda.cu, which document them):
 // k % 8 == 0, n % 8 == 0, X / Y / bias 16-byte aligned and contiguous.
@@ -23,8 +24,10 @@ struct GemmPlan {
 // leave SMs idle: memory-bound shapes then stream the weight from every SM, without the traffic
 // and fix-up tail of deeper splits (tuned on an H200, bench/NOTES.md).
 GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* ctas_per_sm);
-// The sm_90a tile configuration for a compute-bound shape (a measured rule, sparse_gemm_sm90.cu).
-GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, int sm_count);
+// The sm_90a tile configuration for a compute-bound shape: the tuned table of
+// sm90_plan_table.inc, by operand width (dtype F16 / BF16 or 8-bit).
+GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, int sm_count,
+                          DType dtype = DType::kF16);
 // True when the wgmma kernel serves this shape on an sm_90 device: enough tokens that the tensor
 // cores, not the weight stream, bound the time, and enough 128 x 128 tiles to occupy half the
 // SMs (the wgmma kernel has no split-K; measured crossovers, bench/NOTES.md).
@@ -48,7 +51,11 @@ struct GemmArgs {
   const void* bias = nullptr;
   void* y = nullptr;
   int64_t m = 0, n = 0, k = 0;
+  // W's dtype. X's and Y's: the same for F16 / BF16; for 8-bit W (sm_90 only), X is int8 with an
+  // int8 W or either fp8 with an fp8 W, and Y (bias, residual) F16, BF16 or F32.
   DType dtype = DType::kF16;
+  DType x_dtype = DType::kF16;
+  DType y_dtype = DType::kF16;
   Activation activation = Activation::kNone;
   // The epilogue of ops.h (LinearOptions): act(alpha * x_scale[m] * w_scale[n] * acc + bias[n])
   // + residual[m, n]. x_scale [m] and w_scale [n] are F32; residual is [m, n] in `dtype`, 16-byte

@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/arch/cp_async.cuh"
 #include "cuda/arch/ldmatrix.cuh"
@@ -88,21 +89,47 @@ __device__ __forceinline__ float apply_activation(float v, int act) {
   return activate(static_cast<Activation>(act), v);
 }
 
-// 8 consecutive elements [m, n .. n+7] of an [m, n] row-major matrix of T: one 16-byte load.
+// 8 consecutive elements [offset .. offset+7] of a matrix of T (f16, bf16 or f32): one 16-byte
+// load (f32: two), 16-byte aligned.
 template <class T>
 __device__ __forceinline__ void load8(const void* base, int64_t offset, float (&out)[8]) {
-  const uint4 r = *reinterpret_cast<const uint4*>(static_cast<const T*>(base) + offset);
-  const uint32_t rw[4] = {r.x, r.y, r.z, r.w};
+  if constexpr (std::is_same_v<T, float>) {
+    const float4* src = reinterpret_cast<const float4*>(static_cast<const float*>(base) + offset);
+    const float4 lo = src[0], hi = src[1];
+    const float f[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = ElemTraits<T>::to_float2(rw[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
+    for (int i = 0; i < 8; ++i) out[i] = f[i];
+  } else {
+    const uint4 r = *reinterpret_cast<const uint4*>(static_cast<const T*>(base) + offset);
+    const uint32_t rw[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = ElemTraits<T>::to_float2(rw[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
   }
 }
 
-// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their one 16-byte store, shared by
-// the mma.sp and wgmma kernels (Params: GemmParams or Sm90Params, which name the same fields).
+// Rounds 8 values to T and stores them at [offset .. offset+7] (16-byte aligned).
+template <class T>
+__device__ __forceinline__ void store8(void* base, int64_t offset, const float (&v)[8]) {
+  if constexpr (std::is_same_v<T, float>) {
+    float4* dst = reinterpret_cast<float4*>(static_cast<float*>(base) + offset);
+    dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+    dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+  } else {
+    uint4 out;
+    out.x = ElemTraits<T>::from_float2(v[0], v[1]);
+    out.y = ElemTraits<T>::from_float2(v[2], v[3]);
+    out.z = ElemTraits<T>::from_float2(v[4], v[5]);
+    out.w = ElemTraits<T>::from_float2(v[6], v[7]);
+    *reinterpret_cast<uint4*>(static_cast<T*>(base) + offset) = out;
+  }
+}
+
+// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their 16-byte store (T: Y's type,
+// f16 / bf16 / f32; bias and residual are T too), shared by the mma.sp and wgmma kernels (Params: GemmParams or Sm90Params, which name the same fields).
 // Every branch is uniform across the launch. With residual == y, each thread reads its 8
 // elements before it writes them and no other thread touches them, so the in-place add needs no
 // synchronization.
@@ -119,14 +146,10 @@ __device__ __forceinline__ void store_outputs(const Params& p, int m, int n, flo
     for (int i = 0; i < 8; ++i) v[i] = row_scale * v[i];
   }
   if (p.bias != nullptr) {
-    const uint4 b = *reinterpret_cast<const uint4*>(static_cast<const T*>(p.bias) + n);
-    const uint32_t bw[4] = {b.x, b.y, b.z, b.w};
+    float b[8];
+    load8<T>(p.bias, n, b);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = ElemTraits<T>::to_float2(bw[i]);
-      v[2 * i] += f.x;
-      v[2 * i + 1] += f.y;
-    }
+    for (int i = 0; i < 8; ++i) v[i] += b[i];
   }
   if (p.activation != kActNone) {
 #pragma unroll
@@ -138,12 +161,7 @@ __device__ __forceinline__ void store_outputs(const Params& p, int m, int n, flo
 #pragma unroll
     for (int i = 0; i < 8; ++i) v[i] += r[i];
   }
-  uint4 out;
-  out.x = ElemTraits<T>::from_float2(v[0], v[1]);
-  out.y = ElemTraits<T>::from_float2(v[2], v[3]);
-  out.z = ElemTraits<T>::from_float2(v[4], v[5]);
-  out.w = ElemTraits<T>::from_float2(v[6], v[7]);
-  *reinterpret_cast<uint4*>(static_cast<T*>(p.y) + offset) = out;
+  store8<T>(p.y, offset, v);
 }
 
 template <class T, int kCfg>

@@ -1,19 +1,20 @@
-// Internal: the sm_90a 2:4 sparse GEMM (wgmma.mma_async.sp m64nNk32 with A from shared memory),
-// Y = X W^T computed as Y^T = W X^T. A (the compressed weight) is read from the row-major kept
+// Internal: the sm_90a 2:4 sparse GEMM (wgmma.mma_async.sp with A from shared memory: m64nNk32
+// for f16 / bf16, m64nNk64 for e4m3 / e5m2 / int8), Y = X W^T computed as Y^T = W X^T. A (the compressed weight) is read from the row-major kept
 // values (HwLayout::row_values, the logical layout's values tensor) through TMA with the 64-byte
-// swizzle; the metadata words come from the sm_80 hardware layout (docs/FORMAT.md), whose words
-// are the m16n8k32 ones that the warpgroup instruction also takes (cuda/arch/wgmma.cuh). One
-// template, instantiated per tile configuration (tile_configs.h, Sm90TileConfig) and dtype in
-// sparse_gemm_sm90.cu.
+// swizzle; the metadata words come from the hardware layout (docs/FORMAT.md): for 16-bit the
+// sm_80 one, whose words are the m16n8k32 ones that the warpgroup instruction also takes, for
+// 8-bit the k64 words (cuda/arch/wgmma.cuh). The byte geometry of a stage is the same for both
+// element sizes (tile_configs.h). One template, instantiated per tile configuration
+// (Sm90TileConfig), operand type and output type in sparse_gemm_sm90*.cu.
 //
 // Roles (384 threads, one CTA per SM, persistent over the output tiles):
-//  - warpgroup 0, one thread: the producer. Per k-block of 64 columns it waits for a free stage,
-//    announces the stage's bytes on its "full" mbarrier, and issues a TMA box of X (bm tokens x
-//    64 columns, 128-byte swizzle: the wgmma B layout), a TMA box of the values (rows() x 32
-//    kept values, 64-byte swizzle: the wgmma A layout) and rows()/32 bulk copies of metadata
-//    blocks (contiguous in the hardware layout).
+//  - warpgroup 0, one thread: the producer. Per k-block (128 bytes of each X row: 64 columns,
+//    8-bit 128) it waits for a free stage, announces the stage's bytes on its "full" mbarrier,
+//    and issues a TMA box of X (bm tokens x 128 bytes, 128-byte swizzle: the wgmma B layout), a
+//    TMA box of the values (rows() x 64 bytes of kept values, 64-byte swizzle: the wgmma A
+//    layout) and rows()/32 bulk copies of metadata blocks (contiguous in the hardware layout).
 //  - warpgroups 1 and 2: consumers. Per stage a warp loads its metadata words (LDS.32), the
-//    warpgroup issues two wgmma (k32 each) per m64 slice, waits until only this batch is in
+//    warpgroup issues two wgmma (k32 each, 8-bit k64) per m64 slice, waits until only this batch is in
 //    flight, and releases the previous stage (its "empty" mbarrier): the tensor cores always have
 //    the next batch queued.
 //      cooperative: both warpgroups work on every tile, each on its half of the rows.
@@ -32,6 +33,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/arch/tma.cuh"
 #include "cuda/arch/wgmma.cuh"
@@ -41,7 +43,7 @@
 namespace s24::detail::gemm {
 
 struct Sm90Params {
-  const void* w_meta;    // hardware layout metadata words
+  const void* w_meta;    // hardware layout metadata words (16-bit or 8-bit order)
   const void* bias;      // [n] or nullptr
   const void* residual;  // [m, n] or nullptr (may equal y)
   const float* x_scale;  // [m] or nullptr
@@ -49,24 +51,30 @@ struct Sm90Params {
   void* y;               // [m, n]
   float alpha;
   int m, n, k;
-  int ksteps;   // the layout's k-steps (padded K / 32): the stride between metadata row pairs
+  int64_t meta_pair_stride;  // bytes between metadata row pairs: 4 * padded K, either layout
   int padded_rows;  // the layout's rows (N rounded up to 128)
-  int kblocks;  // k-blocks of 64 that cover K (no block lies wholly beyond K)
+  int kblocks;  // k-blocks (64 columns, 8-bit 128) that cover K (none lies wholly beyond K)
   int tiles_n, tiles_m;  // tile grid; tiles_n counts N units (cluster-wide: kCluster N tiles)
   int raster_group;  // units walk groups of this many N units across all M tiles
   int activation;
+  int out_dtype;  // kernels with TOut = void (8-bit operands): Y's type, an Sm90Out value
 };
 
-template <class T>
-struct WgmmaType;
-template <>
-struct WgmmaType<__half> {
-  using type = arch::WgmmaF16;
-};
-template <>
-struct WgmmaType<__nv_bfloat16> {
-  using type = arch::WgmmaBF16;
-};
+// Y's element type when the kernel takes it at run time (8-bit products write F16, BF16 or F32:
+// one instantiation per operand type instead of three).
+enum Sm90Out : int { kOutF16 = 0, kOutBF16 = 1, kOutF32 = 2 };
+
+template <class TOut>
+__device__ __forceinline__ void sm90_store_outputs(const Sm90Params& p, int m, int n,
+                                                   float (&v)[8]) {
+  if constexpr (!std::is_void_v<TOut>) {
+    store_outputs<TOut>(p, m, n, v);
+  } else {
+    if (p.out_dtype == kOutF16) store_outputs<__half>(p, m, n, v);
+    else if (p.out_dtype == kOutBF16) store_outputs<__nv_bfloat16>(p, m, n, v);
+    else store_outputs<float>(p, m, n, v);
+  }
+}
 
 __device__ __forceinline__ void sm90_tile_coords(const Sm90Params& p, int tile, int& tile_n,
                                                  int& tile_m) {
@@ -79,22 +87,29 @@ __device__ __forceinline__ void sm90_tile_coords(const Sm90Params& p, int tile, 
   tile_m = within / width;
 }
 
-template <class T, int kCfg>
+// Op: the operand tag (arch::WgmmaF16, ..., arch::WgmmaS8); TOut: Y's element type, or void to
+// read it from Sm90Params::out_dtype.
+template <class Op, class TOut, int kCfg>
 __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     sparse_gemm_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
                             const __grid_constant__ CUtensorMap w_map, const Sm90Params p) {
 #if S24_ARCH_SM90A
   constexpr Sm90TileConfig C = kSm90Configs[kCfg];
-  constexpr int BM = C.bm, kStages = C.stages, kSlices = C.slices;
+  constexpr bool kQ8 = Op::kElemBytes == 1;
+  static_assert(!kQ8 || C.stages_q8 > 0, "no 8-bit depth for this configuration");
+  constexpr int BM = C.bm, kStages = C.depth(kQ8), kSlices = C.slices;
+  constexpr int kBlockK = Sm90TileConfig::block_k(kQ8);
+  constexpr int kMetaPairBytes = C.meta_pair_bytes(kQ8);
   constexpr bool kPingPong = C.pingpong;
   constexpr int kCluster = C.cluster;
   constexpr int kRows = C.rows(), kWgRows = C.wg_rows();
   constexpr int kXBytes = C.x_bytes();
   constexpr int kValueBytes = C.value_bytes();
-  constexpr int kMetaBytes = C.meta_bytes();
+  constexpr int kMetaBytes = C.meta_bytes(kQ8);
   constexpr int kLd = C.epilogue_ld();
   constexpr int kChunk = Sm90TileConfig::kEpilogueTokens;
-  using Mma = arch::WgmmaSpSS<typename WgmmaType<T>::type, BM>;
+  using Mma = arch::WgmmaSpSS<Op, BM>;
+  using Acc = typename Op::Acc;
 
   extern __shared__ uint8_t smem_raw[];
   // The 128-byte swizzle pattern repeats every 1024 bytes (the 64-byte one every 512) and the
@@ -153,24 +168,24 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
         const int s = static_cast<int>(it % kStages);
         const uint32_t phase = (it / kStages) & 1;
         arch::mbarrier_wait(&empty[s], phase ^ 1);  // a fresh barrier counts as released
-        arch::mbarrier_arrive_expect_tx(&full[s], C.stage_bytes());
+        arch::mbarrier_arrive_expect_tx(&full[s], C.stage_bytes(kQ8));
         // Rows past m / n and columns past k read as zeros (the TMA fill).
         if constexpr (kCluster > 1) {
           // This CTA's half of the X box, into the same offset of both CTAs' stage.
           arch::tma_load_2d_multicast(s_x + s * kXBytes + rank * (kXBytes / 2), &x_map,
-                                      kb * Sm90TileConfig::kBlockK, tile_m * BM + rank * (BM / 2),
+                                      kb * kBlockK, tile_m * BM + rank * (BM / 2),
                                       &full[s], static_cast<uint16_t>((1u << kCluster) - 1));
         } else {
-          arch::tma_load_2d(s_x + s * kXBytes, &x_map, kb * Sm90TileConfig::kBlockK, tile_m * BM,
-                            &full[s]);
+          arch::tma_load_2d(s_x + s * kXBytes, &x_map, kb * kBlockK, tile_m * BM, &full[s]);
         }
-        arch::tma_load_2d(s_values + s * kValueBytes, &w_map, kb * (Sm90TileConfig::kBlockK / 2),
-                          tile_n * kRows, &full[s]);
+        arch::tma_load_2d(s_values + s * kValueBytes, &w_map, kb * (kBlockK / 2), tile_n * kRows,
+                          &full[s]);
 #pragma unroll
         for (int q = 0; q < kMetaCopies; ++q) {
           const int64_t pair = min(pair0 + q, last_pair);
-          arch::bulk_copy_g2s(s_meta + s * kMetaBytes + q * 256,
-                              w_meta + (pair * p.ksteps + kb * 2) * 128, 256, &full[s]);
+          arch::bulk_copy_g2s(s_meta + s * kMetaBytes + q * kMetaPairBytes,
+                              w_meta + pair * p.meta_pair_stride + kb * kMetaPairBytes,
+                              kMetaPairBytes, &full[s]);
         }
       }
     }
@@ -191,16 +206,19 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
   const int lane = threadIdx.x % 32;
   // Slice sl of this warpgroup is the tile's m64 block row_block * kSlices + sl; this warp's
   // 16-row tile in it is row tile (row_block * kSlices + sl) * 4 + warp of the CTA tile.
-  // Selector 0 reads metadata from lanes t = 0, 1 of each quad; the layout keeps the word of the
-  // second tile of a row pair in lanes t = 2, 3, so odd tiles load from lane + 2.
+  // 16-bit: selector 0 reads metadata from lanes t = 0, 1 of each quad; the layout keeps the word
+  // of the second tile of a row pair in lanes t = 2, 3, so odd tiles load from lane + 2. 8-bit:
+  // every lane's word, the pair's second tile 128 bytes after its first (format/hw_layout.h).
   const int meta_lane = (lane & ~3) | ((warp & 1) << 1) | (lane & 1);
-  const uint32_t meta_offset = ((row_block * kSlices * 4 + warp) / 2) * 256 + meta_lane * 4;
+  const uint32_t meta_offset = ((row_block * kSlices * 4 + warp) / 2) * kMetaPairBytes +
+                               (kQ8 ? (warp & 1) * 128 + lane * 4 : meta_lane * 4);
+  constexpr int kMetaStepBytes = kMetaPairBytes / 2;  // one k-step (k32 / k64) of a row pair
   const uint32_t x_base = arch::smem_addr(s_x);
   // Slice sl's A tile: rows (row_block * kSlices + sl) * 64 .. + 63 of the values box, 64 bytes
   // per row.
   const uint32_t a_base = arch::smem_addr(s_values) + row_block * kSlices * 64 * 64;
 
-  float acc[kSlices][BM / 2];
+  Acc acc[kSlices][BM / 2];
   // The global k-block index of this warpgroup's next stage, in the producer's order.
   uint32_t it = kPingPong ? cw * p.kblocks : 0;
   const int first_tile = first_unit + (kPingPong ? cw * unit_step : 0);
@@ -237,7 +255,8 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
 #pragma unroll
         for (int ks = 0; ks < 2; ++ks)
           e[sl][ks] = *reinterpret_cast<const uint32_t*>(s_meta + s * kMetaBytes + meta_offset +
-                                                         sl * 512 + ks * 128);
+                                                         sl * 2 * kMetaPairBytes +
+                                                         ks * kMetaStepBytes);
       const uint64_t desc_b0 = arch::smem_desc_k_major_sw128(x_base + s * kXBytes);
       const uint64_t desc_b1 = arch::smem_desc_k_major_sw128(x_base + s * kXBytes + 64);
       const int accumulate = kb > 0 ? 1 : 0;
@@ -248,7 +267,8 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
       arch::wgmma_fence();
 #pragma unroll
       for (int sl = 0; sl < kSlices; ++sl) {
-        // k32 steps inside the 64-byte swizzled rows: +32 bytes (16 kept values).
+        // k-steps inside the 64-byte swizzled rows: +32 bytes of kept values (16-bit: 16 of
+        // them for a k32, 8-bit: 32 for a k64) and +64 bytes of each X row.
         const uint32_t a_addr = a_base + s * kValueBytes + sl * 64 * 64;
         Mma::mma(acc[sl], arch::smem_desc_k_major_sw64(a_addr), desc_b0, e[sl][0], accumulate);
         Mma::mma(acc[sl], arch::smem_desc_k_major_sw64(a_addr + 32), desc_b1, e[sl][1], 1);
@@ -299,7 +319,7 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
 #pragma unroll
             for (int h = 0; h < 2; ++h)
               staging[(j * 8 + 2 * t + odd) * kLd + sl * 64 + warp * 16 + g + 8 * h] =
-                  acc[sl][(c * (kChunk / 8) + j) * 4 + 2 * h + odd];
+                  static_cast<float>(acc[sl][(c * (kChunk / 8) + j) * 4 + 2 * h + odd]);
       arch::named_barrier_sync(1 + cw, 128);
 #pragma unroll 1
       for (int item = tid; item < kChunk * kGroups; item += 128) {
@@ -310,7 +330,7 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
           const float4 lo = *reinterpret_cast<const float4*>(staging + tok * kLd + grp * 8);
           const float4 hi = *reinterpret_cast<const float4*>(staging + tok * kLd + grp * 8 + 4);
           float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-          store_outputs<T>(p, m, n, v);
+          sm90_store_outputs<TOut>(p, m, n, v);
         }
       }
       arch::named_barrier_sync(1 + cw, 128);

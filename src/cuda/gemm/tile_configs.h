@@ -68,7 +68,7 @@ constexpr int kMaxSplits = 32;
 // One CTA = one producer warpgroup (a single TMA-issuing thread) + two consumer warpgroups. Each
 // consumer warpgroup owns `slices` m64 wgmma A tiles (64 weight rows each), so a CTA tile is
 // rows() weight rows x bm tokens (the wgmma N), walked in k-blocks of 64 logical columns (two
-// m64nNk32 steps per m64 slice). The grid is persistent: min(tiles, SMs) CTAs walk the output
+// m64nNk32 steps per m64 slice; 8-bit: 128 columns, two m64nNk64 steps). The grid is persistent: min(tiles, SMs) CTAs walk the output
 // tiles in a grouped raster order.
 //
 // A (the compressed weight) is read by the wgmma from shared memory: the row-major kept values
@@ -77,7 +77,8 @@ constexpr int kMaxSplits = 32;
 // batch of wgmma stays in flight across stages. An earlier version took A from registers (the
 // hardware layout's fragments); overwriting them with a wgmma in flight makes ptxas serialize every
 // wgmma, so it waited for each stage's batch and ran 1.2-1.6x slower (bench/NOTES.md, sm90 v4).
-// Needs K % 16 == 0 (the TMA row pitch of K/2 values must be a multiple of 16 bytes).
+// Needs K % 16 == 0 (the TMA row pitch of K/2 values must be a multiple of 16 bytes; 8-bit:
+// K % 32 == 0).
 //
 // Consumers: cooperative (both warpgroups on every tile, 64 * slices rows each) or ping-pong
 // (each warpgroup owns alternate tiles of 64 * slices rows; their mainloops take turns so that
@@ -89,35 +90,46 @@ constexpr int kMaxSplits = 32;
 // Measured 1.4-2.9x slower than the same tiles unclustered, cause open: `--tune` only.
 //
 // Per k-block a CTA reads bm x 128 B of X (half of it with clusters) and rows() x 72 B of W
-// (64 B of values, 8 of metadata) for rows() x bm x 64 MACs.
+// (64 B of values, 8 of metadata; 8-bit: 16) for rows() x bm x 64 MACs (8-bit: x 128).
+//
+// 8-bit operands (e4m3 / e5m2 / int8, m64nNk64) use the same byte geometry: a k-block is 128
+// bytes of X per token and 64 bytes of kept values per weight row, i.e. 128 logical columns
+// instead of 64; only the metadata doubles (one nibble per group of 4 columns), so a stage holds
+// rows()/32 x 512 B of it. Configurations with stages_q8 > 0 are also instantiated for 8-bit
+// operands, with that depth (the larger metadata can push the 16-bit depth past 227 KB).
 struct Sm90TileConfig {
   const char* name;
   int bm;         // tokens per tile = wgmma N (64, 128 or 256: the generated instructions)
   int slices;     // m64 A tiles per consumer warpgroup (1 or 2); accumulators: slices * bm / 2
-  int stages;     // TMA pipeline depth (k-blocks in flight)
+  int stages;     // TMA pipeline depth (k-blocks in flight), 16-bit operands
   bool pingpong;  // warpgroups own alternate tiles (else both share each tile)
   int cluster;    // CTAs per cluster along N sharing the X box by multicast (1 or 2)
+  int stages_q8;  // depth for 8-bit operands; 0: no 8-bit instantiation
 
-  static constexpr int kBlockK = 64;      // logical K per pipeline stage
-  static constexpr int kThreads = 384;    // producer + 2 consumer warpgroups
+  static constexpr int kBlockBytes = 128;     // bytes of an X row per pipeline stage
+  static constexpr int kThreads = 384;        // producer + 2 consumer warpgroups
   static constexpr int kEpilogueTokens = 32;  // tokens per epilogue pass through shared memory
 
+  // Logical K per pipeline stage: 64 (16-bit) or 128 (8-bit) columns.
+  static constexpr int block_k(bool q8) { return q8 ? kBlockBytes : kBlockBytes / 2; }
+  constexpr int depth(bool q8) const { return q8 ? stages_q8 : stages; }
   constexpr int wg_rows() const { return 64 * slices; }
   constexpr int rows() const { return pingpong ? wg_rows() : 2 * wg_rows(); }
   // f32 row pitch of a warpgroup's staging tile: +4 puts the lanes of a quad-row store on 32
   // distinct banks (2 * pitch % 32 == 8).
   constexpr int epilogue_ld() const { return wg_rows() + 4; }
-  // Per stage: X box bm x 64 (128-byte swizzled rows), values box rows() x 32 (64-byte swizzled
-  // rows), metadata rows()/32 row pairs x 2 k-steps x 128 B. X first, then the values: the
-  // swizzled boxes need 1024-byte (X) and 512-byte (values) aligned bases.
-  constexpr int x_bytes() const { return bm * kBlockK * 2; }
-  constexpr int value_bytes() const { return rows() * kBlockK; }
-  constexpr int meta_bytes() const { return rows() / 32 * 256; }
-  constexpr int stage_bytes() const { return x_bytes() + value_bytes() + meta_bytes(); }
+  // Per stage: X box bm x 128 B (128-byte swizzled rows), values box rows() x 64 B (64-byte
+  // swizzled rows), metadata rows()/32 row pairs x 2 k-steps x 128 B (8-bit: x 256 B). X first,
+  // then the values: the swizzled boxes need 1024-byte (X) and 512-byte (values) aligned bases.
+  constexpr int x_bytes() const { return bm * kBlockBytes; }
+  constexpr int value_bytes() const { return rows() * kBlockBytes / 2; }
+  constexpr int meta_pair_bytes(bool q8) const { return q8 ? 512 : 256; }
+  constexpr int meta_bytes(bool q8) const { return rows() / 32 * meta_pair_bytes(q8); }
+  constexpr int stage_bytes(bool q8) const { return x_bytes() + value_bytes() + meta_bytes(q8); }
   constexpr int staging_bytes() const { return 2 * kEpilogueTokens * epilogue_ld() * 4; }
   // + 1024 for aligning the dynamic base, + the stage barriers and the two turn barriers.
-  constexpr int smem_bytes() const {
-    return 1024 + stages * stage_bytes() + staging_bytes() + (2 * stages + 2) * 8;
+  constexpr int smem_bytes(bool q8) const {
+    return 1024 + depth(q8) * stage_bytes(q8) + staging_bytes() + (2 * depth(q8) + 2) * 8;
   }
 };
 
@@ -134,17 +146,21 @@ enum Sm90ConfigId : int {
 };
 
 constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
-    {"wg_n128m128", 128, 1, 8, false, 1},  {"wg_n128m256", 256, 1, 5, false, 1},
-    {"wg_n256m64", 64, 2, 7, false, 1},    {"wg_n256m128", 128, 2, 5, false, 1},
-    {"wgp_n128m128", 128, 2, 7, true, 1},  {"wgp_n128m64", 64, 2, 10, true, 1},
-    {"wgc_n128m128", 128, 1, 8, false, 2}, {"wgc_n128m256", 256, 1, 5, false, 2},
+    // name          bm  slices stages pingpong cluster stages_q8
+    {"wg_n128m128", 128, 1, 8, false, 1, 8},  {"wg_n128m256", 256, 1, 5, false, 1, 4},
+    {"wg_n256m64", 64, 2, 7, false, 1, 0},    {"wg_n256m128", 128, 2, 5, false, 1, 0},
+    {"wgp_n128m128", 128, 2, 7, true, 1, 7},  {"wgp_n128m64", 64, 2, 10, true, 1, 0},
+    {"wgc_n128m128", 128, 1, 8, false, 2, 0}, {"wgc_n128m256", 256, 1, 5, false, 2, 0},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
   return (c.bm == 64 || c.bm == 128 || c.bm == 256) && (c.slices == 1 || c.slices == 2) &&
          c.slices * c.bm <= 256 && c.rows() % 128 == 0 && c.stages >= 2 &&
          (c.cluster == 1 || (c.cluster == 2 && (c.bm / 2) % 8 == 0)) &&
-         c.smem_bytes() <= 227 * 1024 && c.x_bytes() % 1024 == 0 && c.value_bytes() % 512 == 0;
+         c.smem_bytes(false) <= 227 * 1024 && c.x_bytes() % 1024 == 0 &&
+         c.value_bytes() % 512 == 0 &&
+         (c.stages_q8 == 0 ||
+          (c.stages_q8 >= 2 && c.cluster == 1 && c.smem_bytes(true) <= 227 * 1024));
 }
 constexpr bool all_sm90_configs_valid() {
   for (const Sm90TileConfig& c : kSm90Configs)

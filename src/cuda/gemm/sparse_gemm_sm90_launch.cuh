@@ -1,0 +1,104 @@
+// Internal: the launch of one sm_90a GEMM instantiation (operand tag x output type x tile
+// configuration) and the switch over configurations, shared by the translation units that
+// instantiate them: sparse_gemm_sm90.cu (f16, bf16), sparse_gemm_sm90_fp8.cu and
+// sparse_gemm_sm90_s8.cu (8-bit; separate files so that a parallel build compiles them at once).
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "core/check.h"
+#include "cuda/check_cuda.h"
+#include "cuda/gemm/sparse_gemm_sm90_kernel.cuh"
+#include "cuda/gemm/tile_configs.h"
+#include "sparse24/dtype.h"
+
+namespace s24::detail::gemm {
+
+// Everything one launch needs besides the instantiation.
+struct Sm90Launch {
+  CUtensorMap x_map;
+  CUtensorMap w_map;
+  Sm90Params p;
+  int device = 0;
+  int sm_count = 0;
+  cudaStream_t stream = nullptr;
+};
+
+template <class Op, class TOut, int kCfg>
+void launch(const Sm90Launch& l) {
+  constexpr Sm90TileConfig C = kSm90Configs[kCfg];
+  constexpr bool kQ8 = Op::kElemBytes == 1;
+  if constexpr (kQ8 && C.stages_q8 == 0) {
+    S24_THROW(ErrorCode::kUnsupported, "tile configuration ", C.name,
+              " has no 8-bit instantiation (8-bit products run on the configurations with an "
+              "8-bit depth in tile_configs.h)");
+  } else {
+    constexpr int kSmem = C.smem_bytes(kQ8);
+    static std::atomic<uint64_t> attribute_done{0};
+    auto kernel = sparse_gemm_sm90_kernel<Op, TOut, kCfg>;
+    const uint64_t bit = uint64_t{1} << (l.device & 63);
+    if (!(attribute_done.load(std::memory_order_acquire) & bit)) {
+      S24_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+      attribute_done.fetch_or(bit, std::memory_order_acq_rel);
+    }
+    const int units = l.p.tiles_n * l.p.tiles_m;
+    if constexpr (C.cluster == 1) {
+      const unsigned grid = static_cast<unsigned>(std::min(units, l.sm_count));
+      kernel<<<grid, Sm90TileConfig::kThreads, kSmem, l.stream>>>(l.x_map, l.w_map, l.p);
+      S24_CUDA_CHECK_LAUNCH();
+    } else {
+      cudaLaunchConfig_t config{};
+      cudaLaunchAttribute attribute[1];
+      attribute[0].id = cudaLaunchAttributeClusterDimension;
+      attribute[0].val.clusterDim.x = C.cluster;
+      attribute[0].val.clusterDim.y = 1;
+      attribute[0].val.clusterDim.z = 1;
+      config.blockDim = dim3(Sm90TileConfig::kThreads);
+      config.dynamicSmemBytes = kSmem;
+      config.stream = l.stream;
+      config.attrs = attribute;
+      config.numAttrs = 1;
+      // Clusters that fit at once (GPCs hold whole clusters, so fewer than sm_count / cluster
+      // when a GPC has an odd number of free SMs); measured once per device.
+      static std::atomic<int> resident[64] = {};
+      int clusters = resident[l.device & 63].load(std::memory_order_acquire);
+      if (clusters == 0) {
+        config.gridDim = dim3(static_cast<unsigned>(l.sm_count / C.cluster * C.cluster));
+        S24_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+        S24_CHECK(clusters > 0, ErrorCode::kUnsupported, "tile configuration ", C.name,
+                  " fits no cluster of ", C.cluster, " CTAs on this device");
+        resident[l.device & 63].store(clusters, std::memory_order_release);
+      }
+      config.gridDim = dim3(static_cast<unsigned>(std::min(units, clusters) * C.cluster));
+      S24_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, l.x_map, l.w_map, l.p));
+      S24_CUDA_CHECK_LAUNCH();
+    }
+  }
+}
+
+template <class Op, class TOut>
+void launch_config(int config, const Sm90Launch& l) {
+  switch (config) {
+    case kSm90N128M128: return launch<Op, TOut, kSm90N128M128>(l);
+    case kSm90N128M256: return launch<Op, TOut, kSm90N128M256>(l);
+    case kSm90N256M64: return launch<Op, TOut, kSm90N256M64>(l);
+    case kSm90N256M128: return launch<Op, TOut, kSm90N256M128>(l);
+    case kSm90PingN128M128: return launch<Op, TOut, kSm90PingN128M128>(l);
+    case kSm90PingN128M64: return launch<Op, TOut, kSm90PingN128M64>(l);
+    case kSm90ClusterN128M128: return launch<Op, TOut, kSm90ClusterN128M128>(l);
+    case kSm90ClusterN128M256: return launch<Op, TOut, kSm90ClusterN128M256>(l);
+  }
+  S24_THROW(ErrorCode::kInvalidArgument, "unknown sm_90a GEMM tile configuration ", config);
+}
+
+// The 8-bit instantiations (Y's type at run time, Sm90Params::out_dtype). w / x: F8_E4M3 or
+// F8_E5M2 each (fp8), both I8 (s8).
+void launch_sm90_fp8(DType w, DType x, int config, const Sm90Launch& l);
+void launch_sm90_s8(int config, const Sm90Launch& l);
+
+}  // namespace s24::detail::gemm
