@@ -63,9 +63,41 @@ const cusparseLtHandle_t* handle_for(const Device& device) {
 }
 
 cudaDataType value_type(DType dtype) {
-  if (dtype == DType::kF16) return CUDA_R_16F;
-  if (dtype == DType::kBF16) return CUDA_R_16BF;
-  S24_THROW(ErrorCode::kDTypeMismatch, "the cuSPARSELt backend takes F16 or BF16, got ",
+  switch (dtype) {
+    case DType::kF16:
+      return CUDA_R_16F;
+    case DType::kBF16:
+      return CUDA_R_16BF;
+    case DType::kF8E4M3:
+      return CUDA_R_8F_E4M3;
+    case DType::kF8E5M2:
+      return CUDA_R_8F_E5M2;
+    case DType::kI8:
+      return CUDA_R_8I;
+    default:
+      break;
+  }
+  S24_THROW(ErrorCode::kDTypeMismatch,
+            "the cuSPARSELt backend takes F16, BF16, F8_E4M3, F8_E5M2 or I8 weights, got ",
+            dtype_name(dtype));
+}
+
+bool is_8bit(DType d) { return d == DType::kI8 || d == DType::kF8E4M3 || d == DType::kF8E5M2; }
+
+// The output types this backend asks cuSPARSELt for: the input dtype for 16-bit products; F16,
+// BF16 or F32 for 8-bit ones (int8 x int8 with CUSPARSE_COMPUTE_32I, fp8 x fp8 with 32F).
+cudaDataType output_type(DType dtype) {
+  switch (dtype) {
+    case DType::kF16:
+      return CUDA_R_16F;
+    case DType::kBF16:
+      return CUDA_R_16BF;
+    case DType::kF32:
+      return CUDA_R_32F;
+    default:
+      break;
+  }
+  S24_THROW(ErrorCode::kDTypeMismatch, "the cuSPARSELt backend writes F16, BF16 or F32, not ",
             dtype_name(dtype));
 }
 
@@ -97,9 +129,9 @@ struct PreparedWeight {
   void* compressed = nullptr;
   size_t compressed_bytes = 0;
   std::mutex mutex;
-  // Key: (M, bias pointer, activation). The bias pointer is part of the matmul descriptor that a
-  // plan is built from, hence part of the key.
-  std::map<std::tuple<int64_t, const void*, int>, std::unique_ptr<Plan>> plans;
+  // Key: (M, bias pointer, activation, output dtype). The bias pointer is part of the matmul
+  // descriptor that a plan is built from, hence part of the key.
+  std::map<std::tuple<int64_t, const void*, int, int>, std::unique_ptr<Plan>> plans;
 
   ~PreparedWeight() {
     plans.clear();
@@ -123,8 +155,13 @@ std::shared_ptr<PreparedWeight> prepare(const Compressed24& w, Stream stream) {
   S24_CHECK(w.device().is_cuda(), ErrorCode::kInvalidArgument,
             "cuSPARSELt needs a CUDA weight, got one on ", w.device().str());
   const cudaDataType type = value_type(w.dtype());
-  S24_CHECK(w.rows % 8 == 0 && w.cols % 16 == 0, ErrorCode::kAlignment,
-            "cuSPARSELt needs N % 8 == 0 and K % 16 == 0, got [", w.rows, ", ", w.cols, "]");
+  if (is_8bit(w.dtype()))
+    S24_CHECK(w.rows % 32 == 0 && w.cols % 32 == 0, ErrorCode::kAlignment,
+              "cuSPARSELt's 8-bit kernels need N % 32 == 0 and K % 32 == 0, got [", w.rows, ", ",
+              w.cols, "]");
+  else
+    S24_CHECK(w.rows % 8 == 0 && w.cols % 16 == 0, ErrorCode::kAlignment,
+              "cuSPARSELt needs N % 8 == 0 and K % 16 == 0, got [", w.rows, ", ", w.cols, "]");
   auto p = std::make_shared<PreparedWeight>();
   p->device = w.device();
   p->dtype = w.dtype();
@@ -167,21 +204,35 @@ void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tenso
             "the cuSPARSELt backend supports alpha but not x_scale, w_scale or a residual; use the "
             "native backend (Backend::kAuto) for this epilogue");
   auto& w = const_cast<PreparedWeight&>(wc);  // the plan cache is the only mutable part
+  const bool q8 = is_8bit(w.dtype);
+  // 8-bit: X of W's dtype (cuSPARSELt has no mixed fp8 kernels), Y F16 / BF16 / F32, no bias
+  // (the bias type rules of its 8-bit epilogues are not ours). 16-bit: Y of the input dtype.
+  S24_CHECK(x.dtype() == w.dtype, ErrorCode::kUnsupported, "the cuSPARSELt backend multiplies ",
+            dtype_name(w.dtype), " weights by ", dtype_name(w.dtype), " activations only, got x ",
+            dtype_name(x.dtype()));
+  const DType yd = y.dtype();
+  S24_CHECK(q8 ? (yd == DType::kF16 || yd == DType::kBF16 || yd == DType::kF32) : yd == w.dtype,
+            ErrorCode::kUnsupported, "the cuSPARSELt backend cannot write ", dtype_name(y.dtype()),
+            " from a ", dtype_name(w.dtype), " product");
+  S24_CHECK(!q8 || bias == nullptr, ErrorCode::kUnsupported,
+            "the cuSPARSELt backend takes no bias with 8-bit operands; use the native backend");
   const int64_t m_real = x.numel() / w.k;
   if (m_real == 0) return;
   // cuSPARSELt rejects a dense operand whose row count is not a multiple of 16 (M = 1 decode):
   // such calls run on padded copies of X and Y (two extra device copies, as PyTorch pads too).
-  const int64_t m = (m_real + 15) / 16 * 16;
+  // 8-bit operands pad to 32 rows, conservatively (whether 16 would do is not verified).
+  const int64_t pad = q8 ? 32 : 16;
+  const int64_t m = (m_real + pad - 1) / pad * pad;
   const void* x_ptr = x.raw_data();
   void* y_ptr = y.raw_data();
-  const size_t elem = 2;
+  const size_t x_elem = x.element_size(), y_elem = y.element_size();
   if (m != m_real) {
     void* xp = stream_workspace(w.device, options.stream, WorkspaceSlot::kCsltPadX,
-                                static_cast<size_t>(m) * w.k * elem, /*zero_fill=*/true);
+                                static_cast<size_t>(m) * w.k * x_elem, /*zero_fill=*/true);
     y_ptr = stream_workspace(w.device, options.stream, WorkspaceSlot::kCsltPadY,
-                             static_cast<size_t>(m) * w.n * elem);
+                             static_cast<size_t>(m) * w.n * y_elem);
     ensure_current_device(w.device);
-    S24_CUDA_CHECK(cudaMemcpyAsync(xp, x.raw_data(), static_cast<size_t>(m_real) * w.k * elem,
+    S24_CUDA_CHECK(cudaMemcpyAsync(xp, x.raw_data(), static_cast<size_t>(m_real) * w.k * x_elem,
                                    cudaMemcpyDeviceToDevice,
                                    static_cast<cudaStream_t>(options.stream)));
     x_ptr = xp;
@@ -201,12 +252,14 @@ void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tenso
                 "or GELU (tanh); use the native backend for this one");
   }
   const void* bias_ptr = bias ? bias->raw_data() : nullptr;
-  const cudaDataType type = value_type(w.dtype);
+  const cudaDataType type = value_type(w.dtype), out_type = output_type(y.dtype());
+  const cusparseComputeType compute =
+      w.dtype == DType::kI8 ? CUSPARSE_COMPUTE_32I : CUSPARSE_COMPUTE_32F;
   auto stream = static_cast<cudaStream_t>(options.stream);
   const float alpha = options.alpha, beta = 0.0f;
 
   std::lock_guard<std::mutex> lock(w.mutex);
-  auto key = std::make_tuple(m, bias_ptr, act);
+  auto key = std::make_tuple(m, bias_ptr, act, static_cast<int>(y.dtype()));
   auto it = w.plans.find(key);
   if (it == w.plans.end()) {
     S24_CHECK(!stream_is_capturing(options.stream), ErrorCode::kUnsupported,
@@ -218,12 +271,18 @@ void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tenso
     S24_CSLT_CHECK(cusparseLtDenseDescriptorInit(w.handle, &plan->b, m, w.k, w.k, 16, type,
                                                  CUSPARSE_ORDER_ROW));
     plan->have_b = true;
-    S24_CSLT_CHECK(cusparseLtDenseDescriptorInit(w.handle, &plan->c, w.n, m, w.n, 16, type,
+    S24_CSLT_CHECK(cusparseLtDenseDescriptorInit(w.handle, &plan->c, w.n, m, w.n, 16, out_type,
                                                  CUSPARSE_ORDER_COL));
     plan->have_c = true;
-    S24_CSLT_CHECK(cusparseLtMatmulDescriptorInit(
+    // (Both operands K-major: the layout cuSPARSELt's 8-bit kernels need too.) A combination it
+    // has no kernel for is a clear kUnsupported, not a library failure.
+    const cusparseStatus_t init = cusparseLtMatmulDescriptorInit(
         w.handle, &plan->matmul, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_TRANSPOSE,
-        &w.a, &plan->b, &plan->c, &plan->c, CUSPARSE_COMPUTE_32F));
+        &w.a, &plan->b, &plan->c, &plan->c, compute);
+    S24_CHECK(init != CUSPARSE_STATUS_NOT_SUPPORTED, ErrorCode::kUnsupported,
+              "cuSPARSELt has no kernel for ", dtype_name(w.dtype), " x ", dtype_name(w.dtype),
+              " -> ", dtype_name(y.dtype()), " at M = ", m, ", N = ", w.n, ", K = ", w.k);
+    S24_CSLT_CHECK(init);
     if (bias_ptr != nullptr) {
       S24_CSLT_CHECK(cusparseLtMatmulDescSetAttribute(
           w.handle, &plan->matmul, CUSPARSELT_MATMUL_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
@@ -260,7 +319,7 @@ void linear(const Tensor& x, const PreparedWeight& wc, const Tensor* bias, Tenso
   S24_CSLT_CHECK(cusparseLtMatmul(w.handle, &plan.plan, &alpha, w.compressed, x_ptr, &beta, y_ptr,
                                   y_ptr, ws, &stream, 1));
   if (y_ptr != y.raw_data()) {
-    S24_CUDA_CHECK(cudaMemcpyAsync(y.raw_data(), y_ptr, static_cast<size_t>(m_real) * w.n * elem,
+    S24_CUDA_CHECK(cudaMemcpyAsync(y.raw_data(), y_ptr, static_cast<size_t>(m_real) * w.n * y_elem,
                                    cudaMemcpyDeviceToDevice, stream));
   }
 }

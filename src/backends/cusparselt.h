@@ -22,12 +22,16 @@ struct PreparedWeight;
 bool available();
 // cuSPARSELt's version as it reports it (e.g. 800 for 0.8.0); 0 when not available.
 int version();
-// Compresses a CUDA f16/bf16 2:4 weight [N, K] into cuSPARSELt's own layout.
+// Compresses a CUDA 2:4 weight [N, K] into cuSPARSELt's own layout: F16 / BF16, or 8-bit
+// (I8, F8_E4M3, F8_E5M2; N % 32 == 0 and K % 32 == 0).
 std::shared_ptr<PreparedWeight> prepare(const Compressed24& w, Stream stream);
 size_t prepared_bytes(const PreparedWeight& w);
 // Y = act(alpha X W^T + bias); arguments already checked by the caller (ops/linear_cuda.cu).
 // Activations: kNone, kRelu and kGeluTanh (cuSPARSELt's GELU); others throw kUnsupported, as do
-// options with x_scale, w_scale or a residual.
+// options with x_scale, w_scale or a residual. 16-bit: x, w, y (and bias) of one dtype. 8-bit:
+// x of w's dtype (I8 x I8 with CUSPARSE_COMPUTE_32I, or E4M3 x E4M3 / E5M2 x E5M2 with 32F; no
+// mixed fp8), y F16, BF16 or F32, no bias (kUnsupported otherwise); a type combination
+// cuSPARSELt has no kernel for (e.g. on sm_80 for fp8) is kUnsupported too.
 void linear(const Tensor& x, const PreparedWeight& w, const Tensor* bias, Tensor& y,
             const LinearOptions& options);
 
