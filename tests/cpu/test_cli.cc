@@ -125,6 +125,46 @@ TEST_F(CliTest, HelpForEveryCommand) {
     EXPECT_NE(top.out.find(cmd), std::string::npos) << top.out;
 }
 
+// `bench --merge --plan-table` (works without a GPU): the dispatcher's sm_90a tile table from
+// --tune results, pooled per (operand width, M, K), with configurations that cannot serve 8-bit
+// operands ignored for them, redundant rows dropped and an unbounded row per width.
+TEST_F(CliTest, BenchMergeWritesThePlanTable) {
+  fs::create_directories(path("r1"));
+  {
+    std::ofstream f(path("r1/bench.json"));
+    f << R"({"gpu":"Test GPU","date":"2026-11-21","rows":[],"tuning":[
+ {"tag":"a","dtype":"F16","m":128,"n":4096,"k":4096,"results":[{"plan":"n128m128/s1","ms":0.05},
+   {"plan":"wg_n128m128","ms":0.1},{"plan":"wg_n128m256","ms":0.2}]},
+ {"tag":"b","dtype":"F16","m":6144,"n":768,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.09},
+   {"plan":"wg_n128m256","ms":0.1}]},
+ {"tag":"c","dtype":"BF16","m":6144,"n":3072,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.31},
+   {"plan":"wg_n128m256","ms":0.2}]},
+ {"tag":"d","dtype":"F16","m":24576,"n":768,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.2},
+   {"plan":"wg_n128m256","ms":0.3}]},
+ {"tag":"e","dtype":"I8","m":8192,"n":8192,"k":8192,"results":[{"plan":"wgp_n128m128","ms":0.7},
+   {"plan":"wg_n128m256","ms":0.6},{"plan":"wg_n256m64","ms":0.1}]}]})";
+  }
+  const CliRun r = run({"bench", "--merge", "--out", path("m"), "--plan-table", path("t.inc"),
+                        path("r1")});
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  const std::string table = slurp(path("t.inc"));
+  const std::string want =
+      "{16, 128, -1, \"wg_n128m128\"},\n"  // the mma.sp plan does not count
+      "{16, 6144, -1, \"wg_n128m256\"},\n"  // b and c pooled: 2.11 against 2.55
+      "{16, -1, -1, \"wgp_n128m128\"},\n"   // d, extended past the tuned range
+      "{8, -1, -1, \"wg_n128m256\"},\n";    // wg_n256m64 has no 8-bit depth
+  EXPECT_NE(table.find(want), std::string::npos) << table;
+  EXPECT_NE(table.find("measured on Test GPU, 2026-11-21"), std::string::npos) << table;
+  // Reports without --tune results cannot make a table.
+  fs::create_directories(path("r2"));
+  std::ofstream(path("r2/bench.json")) << R"({"gpu":"Test GPU","rows":[],"tuning":[]})";
+  const CliRun none = run({"bench", "--merge", "--out", path("m2"), "--plan-table",
+                           path("t2.inc"), path("r2")});
+  EXPECT_EQ(none.rc, 1) << none.out << none.err;
+  EXPECT_NE(none.err.find("--tune"), std::string::npos) << none.err;
+  EXPECT_FALSE(fs::exists(path("t2.inc")));
+}
+
 TEST_F(CliTest, UsageMistakesExitTwoWithOneLine) {
   save_safetensors(path("in.safetensors"), make_model(1));
   const std::string in = path("in.safetensors"), out = path("out.safetensors");

@@ -29,6 +29,21 @@ std::string csv_num(double v) {
   return buf;
 }
 
+// A CSV field: quoted (quotes doubled, line breaks as spaces) when it holds a delimiter.
+std::string csv_text(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"')
+      o += "\"\"";
+    else if (c == '\n' || c == '\r')
+      o += ' ';
+    else
+      o += c;
+  }
+  return o + "\"";
+}
+
 std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -46,10 +61,15 @@ std::string xml_escape(const std::string& s) {
 
 }  // namespace
 
+bool BenchRow::is_8bit() const { return dtype == "e4m3" || dtype == "e5m2" || dtype == "i8"; }
+
 double BenchRow::dense_bytes() const {
+  if (is_8bit())
+    return double(m) * k + double(n) * k + (dtype == "i8" ? 4.0 : 2.0) * double(m) * n;
   return kElem * (double(m) * k + double(n) * k + double(m) * n + n);
 }
 double BenchRow::sparse_bytes() const {
+  if (is_8bit()) return double(m) * k + 0.625 * double(n) * k + 2.0 * double(m) * n;
   return kElem * (double(m) * k + double(m) * n + n) + 1.125 * double(n) * k;
 }
 
@@ -83,10 +103,17 @@ Json row_to_json(const BenchRow& r) {
   o["cslt_max_rel_err"] = num_or_null(r.cslt_max_rel);
   o["cslt_rel_l2_err"] = num_or_null(r.cslt_rel_l2);
   if (!r.cslt_note.empty()) o["cslt_note"] = Json::string(r.cslt_note);
+  if (!r.native_note.empty()) o["native_note"] = Json::string(r.native_note);
+  if (!r.dense_note.empty()) o["dense_note"] = Json::string(r.dense_note);
+  if (r.dense_f16_ms > 0) o["dense_f16_ms"] = Json::number(r.dense_f16_ms);
   // Derived columns, for readers of the file (recomputed from the fields above on reading).
   if (r.dense_ms > 0 && r.native_ms > 0)
     o["native_speedup"] = Json::number(r.dense_ms / r.native_ms);
   if (r.dense_ms > 0 && r.cslt_ms > 0) o["cslt_speedup"] = Json::number(r.dense_ms / r.cslt_ms);
+  // The time ratios sparse / dense as well (< 1: the sparse product is faster).
+  if (r.dense_ms > 0 && r.native_ms > 0)
+    o["native_over_dense"] = Json::number(r.native_ms / r.dense_ms);
+  if (r.dense_ms > 0 && r.cslt_ms > 0) o["cslt_over_dense"] = Json::number(r.cslt_ms / r.dense_ms);
   if (r.native_ms > 0) {
     o["native_tflops"] = Json::number(r.flops() / (r.native_ms * 1e9));
     o["native_gbs"] = Json::number(r.sparse_bytes() / (r.native_ms * 1e6));
@@ -133,6 +160,9 @@ BenchRow row_from_json(const Json& o) {
   r.cslt_max_rel = num_of(o, "cslt_max_rel_err");
   r.cslt_rel_l2 = num_of(o, "cslt_rel_l2_err");
   r.cslt_note = o.get_string("cslt_note", "");
+  r.native_note = o.get_string("native_note", "");
+  r.dense_note = o.get_string("dense_note", "");
+  r.dense_f16_ms = num_of(o, "dense_f16_ms");
   return r;
 }
 
@@ -188,7 +218,8 @@ void write_bench_csv(const std::string& path, const std::vector<BenchRow>& rows)
        "native_event_ms,cslt_event_ms,native_speedup,cslt_speedup,native_vs_cslt,dense_tflops,"
        "native_tflops,cslt_tflops,dense_gbs,native_gbs,cslt_gbs,native_max_rel_err,"
        "native_rel_l2_err,cslt_max_rel_err,cslt_rel_l2_err,native_host_us,dense_host_us,"
-       "cslt_host_us,native_tuned_plan,native_tuned_ms,native_tuned_speedup\n";
+       "cslt_host_us,native_tuned_plan,native_tuned_ms,native_tuned_speedup,native_over_dense,"
+       "cslt_over_dense,dense_f16_ms,native_note,dense_note,cslt_note\n";
   for (const BenchRow& r : rows) {
     auto ratio = [](double a, double b) { return (a > 0 && b > 0) ? a / b : -1.0; };
     auto rate = [](double work, double ms, double unit) {
@@ -208,7 +239,10 @@ void write_bench_csv(const std::string& path, const std::vector<BenchRow>& rows)
       << csv_num(r.native_rel_l2) << "," << csv_num(r.cslt_max_rel) << "," << csv_num(r.cslt_rel_l2)
       << "," << csv_num(r.native_host_us) << "," << csv_num(r.dense_host_us) << ","
       << csv_num(r.cslt_host_us) << "," << r.native_tuned_plan << "," << csv_num(r.native_tuned_ms)
-      << "," << csv_num(ratio(r.dense_ms, r.native_tuned_ms)) << "\n";
+      << "," << csv_num(ratio(r.dense_ms, r.native_tuned_ms)) << ","
+      << csv_num(ratio(r.native_ms, r.dense_ms)) << "," << csv_num(ratio(r.cslt_ms, r.dense_ms))
+      << "," << csv_num(r.dense_f16_ms) << "," << csv_text(r.native_note) << ","
+      << csv_text(r.dense_note) << "," << csv_text(r.cslt_note) << "\n";
   }
 }
 

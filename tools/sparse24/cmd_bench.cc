@@ -3,7 +3,10 @@
 // inputs, same run, same GPU. Kernel time by CUDA events and by CUDA-graph replay (medians),
 // inputs rotated over enough buffer sets that the operands cannot stay in L2 between calls,
 // random non-zero data. Writes bench.json, bench.csv and bench_speedup.svg into --out (with
-// --tune, the per-shape tuning results inside bench.json).
+// --tune, the per-shape tuning results inside bench.json). The 8-bit section (tags "q8_...",
+// e4m3 and int8): the native 2:4 product through the public API (SparseWeight / linear_out,
+// Y F16; "n/a (reason)" where it throws), dense cuBLASLt (e4m3: Y F16; int8: the int32 product,
+// its cheapest form) and cuSPARSELt 8-bit (Y F16).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -18,6 +22,7 @@
 
 #include "core/check.h"
 #include "sparse24/bench_report.h"
+#include "sparse24/plan_table.h"
 #include "sparse24/cli_util.h"
 #include "sparse24/commands.h"
 #include "sparse24/sparse24.h"
@@ -26,6 +31,7 @@
 #if S24_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include "backends/cublaslt.h"
 #include "backends/cusparselt.h"
 #include "bench_util/gpu_timer.h"
 #include "core/json.h"
@@ -35,6 +41,7 @@
 #include "cuda/gemm/tile_configs.h"
 #include "ops/linear_cuda.h"
 #include "ops/linear_dense_cuda.h"
+#include "ops/linear_q8_cpu.h"
 #include "ops/sparse_weight_impl.h"
 #endif
 
@@ -43,14 +50,20 @@ namespace {
 
 const char kHelp[] =
     "usage: sparse24 bench [--out DIR] [--filter TEXT] [--quick] [--tune] [--no-cusparselt]\n"
-    "                      [--shape M,N,K[,bf16]] [--case I] [--count] [--target-ms MS]\n"
-    "       sparse24 bench --merge --out DIR RUN_DIR...\n\n"
+    "                      [--shape M,N,K[,DTYPE]] [--case I] [--count] [--target-ms MS]\n"
+    "       sparse24 bench --merge --out DIR [--plan-table FILE] RUN_DIR...\n\n"
     "GPU benchmark of the 2:4 linear Y = X W^T + b: sparse24's native mma.sp kernel (prepared\n"
     "SparseWeight) vs cuBLASLt dense vs cuSPARSELt (when this build has it), fp16/bf16.\n"
     "Default sweep: the seed quick-start 3072x3072x10240; BERT-base Linear shapes (qkv 768->2304,\n"
     "attn-out 768->768, fc1 768->3072, fc2 3072->768) at batch 1,4,16,64,256 x seq 384;\n"
     "Llama-8B MLP (up 4096->14336, down 14336->4096) at 1,16,64,128,2048,8192 tokens (fp16, and\n"
-    "bf16 at 1 and 16 tokens); 8192^3 in fp16 and bf16.\n\n"
+    "bf16 at 1 and 16 tokens); 8192^3 in fp16 and bf16.\n"
+    "8-bit section (tags q8_*, e4m3 and int8 operands): 8192^3, Llama-8B MLP at 8192 tokens,\n"
+    "BERT-base at batch 64 x seq 384. Native 2:4 8-bit (public API, Y F16; \"n/a (reason)\" while\n"
+    "it throws) vs dense cuBLASLt 8-bit (e4m3: Y F16; int8: the int32 product, the cheapest\n"
+    "cuBLASLt form, so the int8 ratios are against the fastest dense int8 product; dense f16 ms\n"
+    "adds the full int8 linear_dense to F16) vs cuSPARSELt 8-bit (Y F16). --filter q8_ selects\n"
+    "only these rows.\n\n"
     "  --out DIR        where bench.json, bench.csv, bench_speedup.svg go (default bench_out)\n"
     "  --filter TEXT    only rows whose tag contains TEXT\n"
     "  --quick          a short sweep (one shape per family)\n"
@@ -58,10 +71,13 @@ const char kHelp[] =
     "                   split-K for M <= 128; on sm_90 every wgmma configuration for M >= 64);\n"
     "                   the row then also reports the fastest (native_tuned_*)\n"
     "  --no-cusparselt  skip the cuSPARSELt backend\n"
-    "  --shape M,N,K[,bf16]  benchmark only this shape\n"
+    "  --shape M,N,K[,DTYPE] benchmark only this shape (DTYPE f16, bf16, e4m3 or i8)\n"
     "  --case I         only row I of the sweep (0-based; --count prints how many there are):\n"
     "                   one process per row keeps a failing library call from taking the rest\n"
     "  --merge          combine the bench.json of the RUN_DIRs into one report in --out\n"
+    "  --plan-table FILE write the dispatcher's sm_90a tile table (the fastest configuration per\n"
+    "                   tuned shape) from the --tune results, for src/cuda/gemm/\n"
+    "                   sm90_plan_table.inc (then rebuild); scripts/tune_shapes.sh does it all\n"
     "  --target-ms MS   measuring time per backend and method (default 250)\n\n"
     "Times are per call, medians: CUDA-graph replay (the headline numbers) and per-call CUDA\n"
     "events. Inputs rotate over enough buffer sets that one pass moves >= 4x the L2. The native\n"
@@ -105,8 +121,28 @@ std::vector<Case> default_cases(bool quick) {
   if (!quick) {
     c.push_back({"square8k", 8192, 8192, 8192, f16});
     c.push_back({"square8k", 8192, 8192, 8192, bf16});
+    // The 8-bit section ("q8_" tags): e4m3 and int8 operands, Y F16.
+    for (DType q8 : {DType::kF8E4M3, DType::kI8}) {
+      c.push_back({"q8_square8k", 8192, 8192, 8192, q8});
+      c.push_back({"q8_llama8b-up T8192", 8192, 14336, 4096, q8});
+      c.push_back({"q8_llama8b-down T8192", 8192, 4096, 14336, q8});
+      const int64_t t = 64 * 384;
+      c.push_back({"q8_bert-qkv bs64", t, 2304, 768, q8});
+      c.push_back({"q8_bert-attnout bs64", t, 768, 768, q8});
+      c.push_back({"q8_bert-fc1 bs64", t, 3072, 768, q8});
+      c.push_back({"q8_bert-fc2 bs64", t, 768, 3072, q8});
+    }
   }
   return c;
+}
+
+// Only the cases whose tag contains `filter` (all for an empty filter).
+std::vector<Case> filtered(std::vector<Case> cases, const std::string& filter) {
+  if (filter.empty()) return cases;
+  std::vector<Case> kept;
+  for (const Case& c : cases)
+    if (c.tag.find(filter) != std::string::npos) kept.push_back(c);
+  return kept;
 }
 
 std::string fmt_ms(double v) { return v < 0 ? "-" : fmt_fixed(v, v < 0.1 ? 4 : 3); }
@@ -116,10 +152,13 @@ void print_table(const BenchMeta& meta, const std::vector<BenchRow>& rows) {
   Table table({"case", "dt", "M", "N", "K", "dense ms", "native ms", "cslt ms", "nat x", "cslt x",
                "nat/cslt", "nat GB/s", "tuned x", "nat err", "host us"},
               "llrrrrrrrrrrrrr");
+  bool any_i8 = false, any_na = false;
   for (const BenchRow& r : rows) {
+    any_i8 = any_i8 || r.dtype == "i8";
+    any_na = any_na || !r.native_note.empty();
     table.add({r.tag, r.dtype, std::to_string(r.m), std::to_string(r.n), std::to_string(r.k),
-               fmt_ms(r.dense_ms), fmt_ms(r.native_ms), fmt_ms(r.cslt_ms),
-               fmt_x(r.dense_ms, r.native_ms), fmt_x(r.dense_ms, r.cslt_ms),
+               fmt_ms(r.dense_ms), r.native_note.empty() ? fmt_ms(r.native_ms) : "n/a",
+               fmt_ms(r.cslt_ms), fmt_x(r.dense_ms, r.native_ms), fmt_x(r.dense_ms, r.cslt_ms),
                fmt_x(r.cslt_ms, r.native_ms),
                r.native_ms > 0 ? fmt_fixed(r.sparse_bytes() / (r.native_ms * 1e6), 0) : "-",
                fmt_x(r.dense_ms, r.native_tuned_ms),
@@ -131,6 +170,15 @@ void print_table(const BenchMeta& meta, const std::vector<BenchRow>& rows) {
       "dense; copy %.0f GB/s\n",
       meta.gpu.c_str(), meta.date.c_str(), meta.copy_gbs);
   table.print(stdout);
+  if (any_i8)
+    std::printf(
+        "i8 rows: dense = cuBLASLt int8 x int8 -> int32 product (the cheapest cuBLASLt int8 form, "
+        "no conversion); the sparse columns write F16.\n");
+  if (any_na)
+    for (const BenchRow& r : rows)
+      if (!r.native_note.empty())
+        std::printf("native n/a: %s %s (%s)\n", r.tag.c_str(), r.dtype.c_str(),
+                    r.native_note.c_str());
 }
 
 void write_all(const std::string& dir, const BenchMeta& meta, const std::vector<BenchRow>& rows,
@@ -138,6 +186,23 @@ void write_all(const std::string& dir, const BenchMeta& meta, const std::vector<
   write_bench_json(dir + "/bench.json", meta, rows, tuning);
   write_bench_csv(dir + "/bench.csv", rows);
   write_bench_svg(dir + "/bench_speedup.svg", meta, rows);
+}
+
+// --plan-table FILE: the dispatcher's sm_90a tile table from this report's --tune results.
+void write_plan_table(const Args& args, const BenchMeta& meta,
+                      const std::vector<std::string>& tuning) {
+  const std::string path = args.get("--plan-table", "");
+  if (path.empty()) return;
+  S24_CHECK(!tuning.empty(), ErrorCode::kInvalidArgument,
+            "--plan-table needs --tune results (none in this run or in the merged reports)");
+  const std::string text = sm90_plan_table_from_tuning(
+      tuning, "measured on " + (meta.gpu.empty() ? std::string("an unnamed GPU") : meta.gpu) +
+                  (meta.date.empty() ? std::string() : ", " + meta.date));
+  std::ofstream f(path);
+  f << text;
+  S24_CHECK(f.good(), ErrorCode::kIo, "cannot write --plan-table ", path);
+  std::printf("wrote the sm_90a tile table (%zu tuned shapes) to %s; rebuild to use it\n",
+              tuning.size(), path.c_str());
 }
 
 int merge_reports(const Args& args, const std::string& out_dir) {
@@ -158,12 +223,29 @@ int merge_reports(const Args& args, const std::string& out_dir) {
   print_table(meta, rows);
   std::printf("merged %zu rows into %s/bench.json, bench.csv, bench_speedup.svg\n", rows.size(),
               out_dir.c_str());
+  write_plan_table(args, meta, tuning);
   return 0;
 }
 
 #if S24_WITH_CUDA
 
 // ---- data -------------------------------------------------------------------------------------
+
+// The row's dtype name: f16, bf16, e4m3, e5m2, i8.
+std::string short_dtype(DType dt) {
+  switch (dt) {
+    case DType::kBF16:
+      return "bf16";
+    case DType::kF8E4M3:
+      return "e4m3";
+    case DType::kF8E5M2:
+      return "e5m2";
+    case DType::kI8:
+      return "i8";
+    default:
+      return "f16";
+  }
+}
 
 // xorshift64*: fast, and plenty for benchmark data (uniform in [-1, 1), never all zeros).
 struct FastRng {
@@ -181,17 +263,32 @@ struct FastRng {
 uint16_t to_bits(float v, DType dt) {
   return dt == DType::kF16 ? float_to_f16(v) : float_to_bf16(v);
 }
+// 8-bit data: fp8 values in [-1, 1); int8 integers in [-8, 8], so that the F16 outputs of the
+// longest sums (K = 14336) stay far from F16's range limit (int8 speed does not depend on it).
+uint8_t to_bits8(float v, DType dt) {
+  if (dt == DType::kF8E4M3) return float_to_e4m3(v);
+  if (dt == DType::kF8E5M2) return float_to_e5m2(v);
+  return static_cast<uint8_t>(float_to_i8(8.0f * v));
+}
 
 Tensor random_matrix(int64_t rows, int64_t cols, DType dt, uint64_t seed) {
   Tensor t = Tensor::empty({rows, cols}, dt);
-  auto* p = static_cast<uint16_t*>(t.raw_data());
   FastRng r(seed);
+  if (detail::is_8bit_value_dtype(dt)) {
+    auto* p = static_cast<uint8_t*>(t.raw_data());
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = to_bits8(r.uniform(), dt);
+    return t;
+  }
+  auto* p = static_cast<uint16_t*>(t.raw_data());
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = to_bits(r.uniform(), dt);
   return t;
 }
 
 // A random 2:4 weight: its logical compressed form and the equivalent dense matrix (CPU).
-void random_weight(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* c, Tensor* dense) {
+// `Bits`: the storage of one element (uint16_t for 16-bit dtypes, uint8_t for 8-bit ones).
+template <class Bits>
+void random_weight_as(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* c,
+                      Tensor* dense) {
   static const uint8_t kNibbles[6] = {0x4, 0x8, 0xC, 0x9, 0xD, 0xE};
   c->rows = n;
   c->cols = k;
@@ -199,8 +296,8 @@ void random_weight(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* 
   c->meta = Tensor::empty({n, meta_cols(k)}, DType::kU8);
   *dense = Tensor::zeros({n, k}, dt);
   auto* meta = static_cast<uint8_t*>(c->meta.raw_data());
-  const auto* vals = static_cast<const uint16_t*>(c->values.raw_data());
-  auto* d = static_cast<uint16_t*>(dense->raw_data());
+  const auto* vals = static_cast<const Bits*>(c->values.raw_data());
+  auto* d = static_cast<Bits*>(dense->raw_data());
   FastRng r(seed ^ 0xABCDEF);
   const int64_t mc = meta_cols(k);
   for (int64_t row = 0; row < n; ++row) {
@@ -213,6 +310,12 @@ void random_weight(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* 
       d[row * k + 4 * g + ((nib >> 2) & 3)] = vals[row * (k / 2) + 2 * g + 1];
     }
   }
+}
+void random_weight(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* c, Tensor* dense) {
+  if (detail::is_8bit_value_dtype(dt))
+    random_weight_as<uint8_t>(n, k, dt, seed, c, dense);
+  else
+    random_weight_as<uint16_t>(n, k, dt, seed, c, dense);
 }
 
 struct BufferSet {
@@ -281,7 +384,7 @@ std::string today() {
 }
 
 // Tuning: every configuration x split-K of the native kernel on one decode shape (graph time).
-std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor& bias,
+std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor* bias,
                       Stream stream, detail::gemm::GemmPlan* best_plan) {
   using detail::gemm::GemmPlan;
   std::ostringstream js;
@@ -294,8 +397,10 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor&
   opt.stream = stream;
   // The candidates: every mma.sp configuration and split-K factor for decode-sized M (only the
   // unsplit large-M configuration beyond that), and on sm_90 every wgmma configuration.
+  // 8-bit products have the wgmma configurations with an 8-bit depth only.
+  const bool q8 = detail::is_8bit_value_dtype(c.dtype);
   std::vector<GemmPlan> plans;
-  for (int cfg = 0; cfg < detail::gemm::kConfigCount; ++cfg) {
+  for (int cfg = 0; cfg < detail::gemm::kConfigCount && !q8; ++cfg) {
     if (detail::gemm::kConfigs[cfg].bm > 2 * std::max<int64_t>(c.m, 8) && cfg != 0) continue;
     for (int splits : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32}) {
       if (c.m > 128 && (splits > 1 || cfg != detail::gemm::kN128M128)) continue;
@@ -304,14 +409,14 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor&
     }
   }
   const detail::DeviceInfo& info = detail::device_info(0);
-  if (info.cc_major == 9 && info.cc_minor == 0 && c.m >= 64)
+  if (info.cc_major == 9 && info.cc_minor == 0 && (c.m >= 64 || q8))
     for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg)
-      plans.push_back(GemmPlan{cfg, 1, true});
+      if (!q8 || detail::gemm::kSm90Configs[cfg].stages_q8 > 0) plans.push_back(GemmPlan{cfg, 1, true});
   std::string listing;
   for (const GemmPlan& plan : plans) {
     auto launch = [&](int i) {
       BufferSet& s = sets[i % sets.size()];
-      detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, opt, &plan);
+      detail::linear_cuda_hw(s.x, s.w.impl().hw, bias, s.y, opt, &plan);
     };
     const int per_graph = std::max<int>(static_cast<int>(sets.size()), 8);
     const double ms = bench::time_graph(launch, stream, per_graph, 2, 15).median_ms;
@@ -352,12 +457,7 @@ int run_bench(const Args& args) {
     cases.push_back({"custom", m, n, k, parse_dtype(dt)});
   }
   if (cases.empty()) cases = default_cases(quick);
-  if (!filter.empty()) {
-    std::vector<Case> kept;
-    for (const Case& c : cases)
-      if (c.tag.find(filter) != std::string::npos) kept.push_back(c);
-    cases = kept;
-  }
+  cases = filtered(cases, filter);
   if (args.has("--count")) {
     std::printf("%zu\n", cases.size());
     return 0;
@@ -404,6 +504,167 @@ int run_bench(const Args& args) {
   size_t free_bytes = 0, total_bytes = 0;
   S24_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   uint64_t seed = 1;
+
+  // The 8-bit rows: plain products (no bias, alpha 1), Y F16 for the sparse products and the
+  // e4m3 baseline; the int8 baseline is cuBLASLt's int32 product (its cheapest form; the full
+  // int8 linear_dense to F16, the int32 product plus one epilogue pass, is dense_f16_ms). The
+  // native sparse product goes through the public API (SparseWeight, linear_out): while it
+  // throws (kUnsupported until the 8-bit kernel exists) its cells say "n/a (reason)".
+  auto run_case_q8 = [&](const Case& c) {
+    BenchRow row;
+    row.tag = c.tag;
+    row.m = c.m;
+    row.n = c.n;
+    row.k = c.k;
+    row.dtype = short_dtype(c.dtype);
+    const bool integer = c.dtype == DType::kI8;
+    row.dense_note = integer ? "cuBLASLt I8 x I8 -> I32 product (no conversion)"
+                             : std::string("cuBLASLt ") + dtype_name(c.dtype) + " x " +
+                                   dtype_name(c.dtype) + " -> F16";
+    // Per set: X, the dense W, the logical and the prepared sparse W, Y (F16) and for int8 the
+    // I32 product; sets as for the 16-bit rows (one pass >= 4x the L2, within a third of the
+    // free memory).
+    const double call_bytes = row.sparse_bytes();
+    const double set_bytes = double(c.m) * c.k + 2.3 * double(c.n) * c.k +
+                             (integer ? 6.0 : 2.0) * double(c.m) * c.n;
+    int nsets = static_cast<int>(std::ceil(4.0 * info.l2_bytes / call_bytes));
+    nsets = std::clamp(nsets, 2, 64);
+    nsets = std::min<int>(nsets, std::max<int>(1, static_cast<int>(free_bytes / 3 / set_bytes)));
+    row.sets = nsets;
+
+    Compressed24 w_cpu;
+    Tensor dense_cpu;
+    random_weight(c.n, c.k, c.dtype, seed++, &w_cpu, &dense_cpu);
+    const Tensor x_cpu = random_matrix(c.m, c.k, c.dtype, seed++);
+    std::vector<BufferSet> sets(nsets);
+    std::vector<Tensor> y_i32(integer ? nsets : 0);
+    for (int i = 0; i < nsets; ++i) {
+      BufferSet& s = sets[i];
+      s.x = x_cpu.to(Device::cuda(0));
+      s.w_dense = dense_cpu.to(Device::cuda(0));
+      s.w_logical = w_cpu.to(Device::cuda(0));
+      s.y = Tensor::empty({c.m, c.n}, DType::kF16, Device::cuda(0));
+      if (integer) y_i32[i] = Tensor::empty({c.m, c.n}, DType::kI32, Device::cuda(0));
+    }
+    bench::synchronize(stream.get());
+    LinearOptions opt;
+    opt.stream = stream.get();
+    Tensor y_native = Tensor::empty({c.m, c.n}, DType::kF16, Device::cuda(0));
+    Tensor y_dense = Tensor::empty({c.m, c.n}, DType::kF16, Device::cuda(0));
+    Tensor y_other = Tensor::empty({c.m, c.n}, DType::kF16, Device::cuda(0));
+    Timed t;
+
+    // Native first (as for the 16-bit rows: a fault there must not cost what was measured).
+    try {
+      for (int i = 0; i < nsets; ++i)
+        sets[i].w = SparseWeight(sets[i].w_logical, Backend::kNative, stream.get());
+      auto native = [&](int i) {
+        BufferSet& s = sets[i % nsets];
+        linear_out(s.x, s.w, nullptr, s.y, opt);
+      };
+      linear_out(sets[0].x, sets[0].w, nullptr, y_native, opt);
+      bench::synchronize(stream.get());
+      try {
+        row.native_plan = detail::gemm::plan_name(
+            detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0)));
+      } catch (const Error&) {
+        row.native_plan = "?";
+      }
+      t = measure(native, stream.get(), nsets, target_ms);
+      row.native_ms = t.graph_ms;
+      row.native_event_ms = t.event_ms;
+      row.native_host_us = bench::host_us_per_call(native, stream.get(), 200);
+      if (tune) {
+        detail::gemm::GemmPlan best;
+        tuning.push_back(tune_case(c, sets, nullptr, stream.get(), &best));
+        auto tuned = [&](int i) {
+          BufferSet& s = sets[i % nsets];
+          detail::linear_cuda_hw(s.x, s.w.impl().hw, nullptr, s.y, opt, &best);
+        };
+        t = measure(tuned, stream.get(), nsets, target_ms);
+        row.native_tuned_plan = detail::gemm::plan_name(best);
+        row.native_tuned_ms = t.graph_ms;
+        row.native_tuned_event_ms = t.event_ms;
+      }
+    } catch (const Error& e) {
+      row.native_note = e.what();
+      row.native_ms = row.native_event_ms = row.native_host_us = -1;
+    }
+    for (BufferSet& s : sets) s.w = SparseWeight();  // the prepared copies are not needed now
+    rows.push_back(row);
+    write_all(out_dir, meta, rows, tuning);
+
+    // Dense: the F16 result (the error reference), then the baseline.
+    detail::linear_dense_cuda(sets[0].x, sets[0].w_dense, nullptr, y_dense, opt);
+    bench::synchronize(stream.get());
+    if (row.native_note.empty())
+      compare(y_native, y_dense, &row.native_max_rel, &row.native_rel_l2);
+    auto dense_f16 = [&](int i) {
+      BufferSet& s = sets[i % nsets];
+      detail::linear_dense_cuda(s.x, s.w_dense, nullptr, s.y, opt);
+    };
+    auto dense_i32 = [&](int i) {
+      BufferSet& s = sets[i % nsets];
+      detail::cublaslt::linear_dense(s.x, s.w_dense, nullptr, y_i32[i % nsets], Activation::kNone,
+                                     opt.stream);
+    };
+    if (integer) {
+      dense_i32(0);
+      bench::synchronize(stream.get());
+      t = measure(dense_i32, stream.get(), nsets, target_ms);
+      row.dense_host_us = bench::host_us_per_call(dense_i32, stream.get(), 200);
+      row.dense_f16_ms = measure(dense_f16, stream.get(), nsets, target_ms).graph_ms;
+    } else {
+      t = measure(dense_f16, stream.get(), nsets, target_ms);
+      row.dense_host_us = bench::host_us_per_call(dense_f16, stream.get(), 200);
+    }
+    row.dense_ms = t.graph_ms;
+    row.dense_event_ms = t.event_ms;
+    rows.back() = row;
+    const std::string native_cell =
+        row.native_note.empty() ? fmt_ms(row.native_ms) + " x" + fmt_x(row.dense_ms, row.native_ms)
+                                : "n/a (" + row.native_note + ")";
+    std::printf("%-22s %-4s M=%-6lld N=%-6lld K=%-6lld sets %-2d | dense %8s%s | native %s\n",
+                row.tag.c_str(), row.dtype.c_str(), row.m, row.n, row.k, nsets,
+                fmt_ms(row.dense_ms).c_str(),
+                integer ? (" (i32; to F16 " + fmt_ms(row.dense_f16_ms) + ")").c_str() : "",
+                native_cell.c_str());
+    std::fflush(stdout);
+    write_all(out_dir, meta, rows, tuning);
+
+    if (use_cslt) {
+      // cuSPARSELt 8-bit, called directly (the public kCuSparseLt path needs a SparseWeight,
+      // i.e. the native hardware layout, which may not exist for 8-bit yet): its compressed
+      // copy and plans are built here, outside the timing.
+      BenchRow& r = rows.back();
+      try {
+        std::vector<std::shared_ptr<detail::cslt::PreparedWeight>> cw(nsets);
+        for (int i = 0; i < nsets; ++i)
+          cw[i] = detail::cslt::prepare(sets[i].w_logical, stream.get());
+        bench::synchronize(stream.get());
+        auto cslt = [&](int i) {
+          BufferSet& s = sets[i % nsets];
+          detail::cslt::linear(s.x, *cw[i % nsets], nullptr, s.y, opt);
+        };
+        detail::cslt::linear(sets[0].x, *cw[0], nullptr, y_other, opt);
+        bench::synchronize(stream.get());
+        compare(y_other, y_dense, &r.cslt_max_rel, &r.cslt_rel_l2);
+        for (int i = 0; i < nsets; ++i) cslt(i);  // every set's plan built outside the timing
+        bench::synchronize(stream.get());
+        t = measure(cslt, stream.get(), nsets, target_ms);
+        r.cslt_ms = t.graph_ms;
+        r.cslt_event_ms = t.event_ms;
+        r.cslt_host_us = bench::host_us_per_call(cslt, stream.get(), 200);
+      } catch (const Error& e) {
+        r.cslt_note = e.what();
+      }
+      std::printf("%-22s %-4s cuSPARSELt %8s x%s (err %.1e) %s\n", r.tag.c_str(), r.dtype.c_str(),
+                  fmt_ms(r.cslt_ms).c_str(), fmt_x(r.dense_ms, r.cslt_ms).c_str(), r.cslt_max_rel,
+                  r.cslt_note.c_str());
+      std::fflush(stdout);
+      write_all(out_dir, meta, rows, tuning);
+    }
+  };
 
   auto run_case = [&](const Case& c) {
     BenchRow row;
@@ -485,7 +746,7 @@ int run_bench(const Args& args) {
 
     if (tune) {
       detail::gemm::GemmPlan best;
-      tuning.push_back(tune_case(c, sets, bias, stream.get(), &best));
+      tuning.push_back(tune_case(c, sets, &bias, stream.get(), &best));
       auto tuned = [&](int i) {
         BufferSet& s = sets[i % nsets];
         detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, native_opt, &best);
@@ -536,7 +797,10 @@ int run_bench(const Args& args) {
 
   for (const Case& c : cases) {
     try {
-      run_case(c);
+      if (detail::is_8bit_value_dtype(c.dtype))
+        run_case_q8(c);
+      else
+        run_case(c);
     } catch (const Error& e) {
       // One failing shape must not lose the rest of the sweep.
       std::printf("%-20s M=%lld N=%lld K=%lld: FAILED: %s\n", c.tag.c_str(),
@@ -548,6 +812,7 @@ int run_bench(const Args& args) {
   write_all(out_dir, meta, rows, tuning);
   print_table(meta, rows);
   std::printf("wrote %s/bench.json, bench.csv, bench_speedup.svg\n", out_dir.c_str());
+  write_plan_table(args, meta, tuning);
   return 0;
 }
 
@@ -557,7 +822,8 @@ int run_bench(const Args& args) {
 
 int cmd_bench(int argc, char** argv) {
   return run_command("bench", [&]() -> int {
-    const Args args(argc, argv, {"--out", "--filter", "--shape", "--target-ms", "--case"},
+    const Args args(argc, argv,
+                    {"--out", "--filter", "--shape", "--target-ms", "--case", "--plan-table"},
                     {"--quick", "--tune", "--no-cusparselt", "--count", "--merge"});
     if (args.help()) {
       std::fputs(kHelp, stdout);
@@ -569,8 +835,9 @@ int cmd_bench(int argc, char** argv) {
         throw UsageError("cannot create --out " + out_dir);
       return merge_reports(args, out_dir);
     }
-    if (args.has("--count")) {
-      std::printf("%zu\n", default_cases(args.has("--quick")).size());
+    if (args.has("--count")) {  // (after --filter, so that --case indexes the filtered rows)
+      std::printf("%zu\n",
+                  filtered(default_cases(args.has("--quick")), args.get("--filter", "")).size());
       return 0;
     }
 #if S24_WITH_CUDA

@@ -1,0 +1,19 @@
+// The writer of src/cuda/gemm/sm90_plan_table.inc from `sparse24 bench --tune` results: for each
+// tuned shape the fastest sm_90a tile configuration, as rows of the dispatcher's table
+// (src/cuda/gemm/sm90_plan_table.h explains how rows are read).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace s24::cli {
+
+// `tuning`: the JSON objects that --tune stores under "tuning" in bench.json (tag, dtype, m, n, k,
+// results [{plan, ms}]). Only the wgmma configurations' times count. Shapes with the same
+// (operand width, M, K) are pooled: the configuration with the lowest sum of time / best time
+// wins. An operand width with no tuned shape keeps the compiled-in table's rows. `provenance`
+// goes into the file's header comment (the GPU, the date). Throws s24::Error on malformed input.
+std::string sm90_plan_table_from_tuning(const std::vector<std::string>& tuning,
+                                        const std::string& provenance);
+
+}  // namespace s24::cli
