@@ -23,6 +23,15 @@ const DeviceInfo& device_info(int index) {
   S24_CHECK(index >= 0 && index < kMaxDevices, ErrorCode::kInvalidArgument, "CUDA device index ",
             index, " out of range");
   std::call_once(g_once[index], [index] {
+    // No device (or no driver) is a clear kUnsupported, as for an allocation on one.
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+      (void)cudaGetLastError();
+      S24_THROW(ErrorCode::kUnsupported, "no CUDA device is available (cuda:", index,
+                " requested)");
+    }
+    S24_CHECK(index < count, ErrorCode::kInvalidArgument, "cuda:", index, " requested but only ",
+              count, " CUDA device(s) exist");
     cudaDeviceProp prop{};
     S24_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
     DeviceInfo& d = g_info[index];

@@ -194,6 +194,7 @@ void linear_cuda(const Tensor& x, const Compressed24& w, const Tensor* bias, Ten
                  const LinearOptions& options) {
   check_hw_convertible(w);
   check_linear_args(x, w.rows, w.cols, w.dtype(), w.device(), bias, y, options);
+  require_sm80(w.device());  // before any device work (a clear kUnsupported without a GPU)
   if (options.backend == Backend::kCuSparseLt) {
     const SparseWeight prepared(w, Backend::kCuSparseLt, options.stream);
     linear_cuda_prepared(x, prepared, bias, y, options);

@@ -523,23 +523,29 @@ TEST(Q8Linear, BadInputs) {
     EXPECT_NO_THROW(linear(Tensor::zeros({1, k}, DType::kF8E4M3),
                            compress(Tensor::zeros({1, k}, DType::kF8E4M3))));
   }
-  // CUDA tensors: no 8-bit CUDA kernel yet. (Borrowed CPU memory labelled cuda:0: the dispatcher
-  // must refuse before touching it, so this runs without a GPU.)
-  std::vector<uint8_t> fake(64);
-  const Device cuda = Device::cuda(0);
-  Tensor xc = Tensor::borrow(fake.data(), {3, 8}, DType::kI8, cuda);
-  Compressed24 wc;
-  wc.rows = 2;
-  wc.cols = 8;
-  wc.values = Tensor::borrow(fake.data() + 24, {2, 4}, DType::kI8, cuda);
-  wc.meta = Tensor::borrow(fake.data() + 32, {2, 1}, DType::kU8, cuda);
-  S24_EXPECT_ERROR(linear(xc, wc), kUnsupported, "no CUDA 8-bit kernel yet");
-  Tensor yc = Tensor::borrow(fake.data() + 40, {3, 2}, DType::kF16, cuda);
-  S24_EXPECT_ERROR(linear_out(xc, wc, nullptr, yc), kUnsupported, "no CUDA 8-bit kernel yet");
-  Tensor wdc = Tensor::borrow(fake.data() + 24, {2, 8}, DType::kI8, cuda);
-  S24_EXPECT_ERROR(linear_dense(xc, wdc), kUnsupported, "no CUDA 8-bit kernel yet");
-  // ... and mixed devices stay an argument error.
-  S24_EXPECT_ERROR(linear(xi, wc), kInvalidArgument, "one device");
+  // CUDA tensors on a machine without a CUDA device (CI): a clear kUnsupported before any device
+  // memory is touched (borrowed CPU memory labelled cuda:0, K = 32 so that the 8-bit CUDA path's
+  // alignment rule holds). With a device the 8-bit CUDA products run; their GPU suites
+  // (tests/gpu/test_gpu_linear_sm90_q8.cu, test_gpu_linear_dense_q8.cu) test them and their
+  // refusals, and this fake memory must not reach a kernel, so the block needs no device.
+  if (!cuda_available()) {
+    std::vector<uint8_t> xm(3 * 32), vm(8 * 16), mm(8 * 4), ym(3 * 8 * 2), wdm(8 * 32);
+    const Device cuda = Device::cuda(0);
+    Tensor xc = Tensor::borrow(xm.data(), {3, 32}, DType::kI8, cuda);
+    Compressed24 wc;
+    wc.rows = 8;
+    wc.cols = 32;
+    wc.values = Tensor::borrow(vm.data(), {8, 16}, DType::kI8, cuda);
+    wc.meta = Tensor::borrow(mm.data(), {8, 4}, DType::kU8, cuda);
+    S24_EXPECT_ERROR(linear(xc, wc), kUnsupported, "CUDA");
+    Tensor yc = Tensor::borrow(ym.data(), {3, 8}, DType::kF16, cuda);
+    S24_EXPECT_ERROR(linear_out(xc, wc, nullptr, yc), kUnsupported, "CUDA");
+    Tensor wdc = Tensor::borrow(wdm.data(), {8, 32}, DType::kI8, cuda);
+    S24_EXPECT_ERROR(linear_dense(xc, wdc), kUnsupported, "CUDA");
+    // ... and mixed devices stay an argument error.
+    S24_EXPECT_ERROR(linear(Tensor::zeros({3, 32}, DType::kI8), wc), kInvalidArgument,
+                     "one device");
+  }
 }
 
 // ---- the format on 8-bit values ----------------------------------------------------------------
