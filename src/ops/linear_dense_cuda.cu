@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
+#include "cuda/vec.cuh"
 #include "cuda/workspace.h"
 #include "ops/activation.h"
 #include "ops/linear_dense_cuda.h"
@@ -37,30 +38,6 @@ template <>
 __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
-
-// Two packed 16-bit values <-> float2, for the vectorized activation pass.
-template <class T>
-struct Pack2;
-template <>
-struct Pack2<__half> {
-  __device__ static float2 to_float2(uint32_t v) {
-    return __half22float2(*reinterpret_cast<const __half2*>(&v));
-  }
-  __device__ static uint32_t from_float2(float a, float b) {
-    const __half2 h = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-};
-template <>
-struct Pack2<__nv_bfloat16> {
-  __device__ static float2 to_float2(uint32_t v) {
-    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
-  }
-  __device__ static uint32_t from_float2(float a, float b) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-};
 
 __device__ __forceinline__ float apply_activation(float v, int act) {
   return activate(static_cast<Activation>(act), v);

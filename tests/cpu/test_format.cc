@@ -76,9 +76,10 @@ TEST(Format, RoundTripEveryDTypeAndOddShapes) {
       validate(c);
       EXPECT_TRUE(test::bit_equal(decompress(c), dense)) << dtype_name(dt) << " " << rows << "x" << cols;
       // cols % 8 == 4: the unused high nibble of the last byte stays zero.
-      if (cols % 8 == 4)
+      if (cols % 8 == 4) {
         for (int64_t r = 0; r < rows; ++r)
           ASSERT_EQ(c.meta.data<uint8_t>()[r * meta_cols(cols) + meta_cols(cols) - 1] >> 4, 0);
+      }
     }
   }
 }

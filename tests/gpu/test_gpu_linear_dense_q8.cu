@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "common/gpu_test.h"
 #include "common/test_util.h"
 #include "ops/linear_dense_cuda.h"
 #include "ops/linear_q8_cpu.h"
@@ -35,21 +36,7 @@ using test::rng;
 
 #define CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr
 
-int compute_capability() {
-  if (!cuda_available()) return 0;
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  return major * 10 + minor;
-}
-bool have_gpu() { return compute_capability() >= 80; }
-bool have_fp8() { return compute_capability() >= 89; }
-
-// A GPU test on a machine without a usable GPU must not pass silently.
-#define REQUIRE_GPU()                                                                        \
-  do {                                                                                       \
-    if (!have_gpu()) GTEST_FAIL() << "no sm_80+ CUDA device: the gpu suite must run on one"; \
-  } while (0)
+bool have_fp8() { return test::compute_capability() >= 89; }
 
 std::string seed_note() {
   return " (replay with S24_TEST_SEED=" + std::to_string(test::base_seed()) + ")";
@@ -337,7 +324,7 @@ Tensor random_codes(const Shape& shape, DType dtype, std::mt19937_64& g) {
 TEST(GpuDenseQ8, Int8RandomInputsAreBitExact) {
   // Every subset of {alpha, x_scale, w_scale, residual, bias}, none / ReLU, every Y dtype, the
   // edge shapes; operands over the whole int8 range; arbitrary (not power-of-two) scales.
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   auto g = rng(4001);
   int checked = 0;
   for (const Shape3& s : kShapes) {
@@ -364,7 +351,7 @@ TEST(GpuDenseQ8, Int8RandomInputsAreBitExact) {
 TEST(GpuDenseQ8, Int8ExtremeSumsAndSmoothActivations) {
   // All products -128 * -128 (sums far above 2^24: the int32 -> f32 conversion rounds once, to
   // nearest even, on both sides), then GELU / SiLU within the activation tolerance.
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   auto g = rng(4002);
   const int64_t m = 7, n = 16, k = 4096;
   Tensor x = Tensor::empty({m, k}, DType::kI8), w = Tensor::empty({n, k}, DType::kI8);
@@ -397,7 +384,7 @@ TEST(GpuDenseQ8, Fp8SmallIntegersAreBitExact) {
   // integer whatever the accumulation order and precision, so Y equals the CPU's bit for bit.
   // Every fp8 pair cuBLASLt supports, every Y dtype, every epilogue subset (mask 0 and 1: the
   // single cuBLASLt call writing Y; the rest: the f32 product and the elementwise pass).
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   if (!have_fp8()) GTEST_SKIP() << "fp8 needs sm_89+ (the refusal is tested in BadArguments)";
   auto g = rng(4003);
   const Shape3 shapes[] = {{1, 80, 48}, {7, 144, 1040}, {129, 208, 1040}};
@@ -425,7 +412,7 @@ TEST(GpuDenseQ8, Fp8SmallIntegersAreBitExact) {
 // ---- fp8: random values within the derived bound ------------------------------------------------
 
 TEST(GpuDenseQ8, Fp8RandomWithinDerivedBound) {
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   if (!have_fp8()) GTEST_SKIP() << "fp8 needs sm_89+ (the refusal is tested in BadArguments)";
   auto g = rng(4004);
   const Shape3 shapes[] = {{1, 80, 48}, {7, 144, 1040}, {129, 208, 2064}, {33, 48, 4112}};
@@ -469,7 +456,7 @@ TEST(GpuDenseQ8, Fp8RandomWithinDerivedBound) {
 TEST(GpuDenseQ8, PublicLinearDenseMatchesCpuAndInPlaceResidual) {
   // s24::linear_dense on CUDA tensors (x [2, 3, K], Y F16) against s24::linear_dense on the same
   // CPU tensors; and residual == y through the internal entry point (Y += epilogue).
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   auto g = rng(4005);
   const int64_t n = 144, k = 1040;
   for (DType dt : {DType::kI8, DType::kF8E4M3}) {
@@ -510,7 +497,7 @@ TEST(GpuDenseQ8, PublicLinearDenseMatchesCpuAndInPlaceResidual) {
 }
 
 TEST(GpuDenseQ8, EmptyBatchSucceeds) {
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   auto g = rng(4006);
   const Tensor w = test::random_int({80, 48}, DType::kI8, g).to(kCuda);
   const Tensor x = Tensor::empty({0, 48}, DType::kI8, kCuda);
@@ -525,7 +512,7 @@ TEST(GpuDenseQ8, EmptyBatchSucceeds) {
 TEST(GpuDenseQ8, CudaGraphCaptureReplaysTheSameResult) {
   // After one call per shape (plans built, workspaces grown), the call is capturable: the plain
   // fp8 product (one cuBLASLt call) and the int8 product with its epilogue pass.
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   auto g = rng(4007);
   cudaStream_t stream;
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -567,7 +554,7 @@ TEST(GpuDenseQ8, CudaGraphCaptureReplaysTheSameResult) {
 // ---- refusals -----------------------------------------------------------------------------------
 
 TEST(GpuDenseQ8, BadArgumentsAreClearErrors) {
-  REQUIRE_GPU();
+  S24_REQUIRE_GPU();
   auto g = rng(4008);
   auto cuda_int = [&](const Shape& shape, DType dt) {
     return test::random_int(shape, dt, g, -2, 2).to(kCuda);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/random_compressed.h"
+#include "common/gpu_test.h"
 #include "common/test_util.h"
 #include "cuda/gemm/sparse_gemm.h"
 #include "cuda/gemm/tile_configs.h"
@@ -29,21 +30,6 @@ namespace {
 
 using detail::gemm::GemmPlan;
 using test::rng;
-
-int compute_capability() {
-  if (!cuda_available()) return 0;
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  return major * 10 + minor;
-}
-
-#define REQUIRE_SM90()                                                                     \
-  do {                                                                                     \
-    if (compute_capability() != 90)                                                        \
-      GTEST_FAIL() << "the sm_90a GEMM suite needs an sm_90 GPU, found cc "                \
-                   << compute_capability();                                                \
-  } while (0)
 
 using test::kLegalNibbles;
 using test::random_compressed;
@@ -146,7 +132,7 @@ struct Shape3 {
 };
 
 TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(90);
   // Tails in every dimension: M not a multiple of any token tile, N not of 128, K not of 64
   // (K % 16 == 0 is required: K % 16 == 8 must be refused, the public path then takes the mma.sp
@@ -174,7 +160,7 @@ TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
 }
 
 TEST(GpuLinearSm90, BitExactEpilogueCombinations) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(91);
   std::vector<Epilogue> cases;
   for (int mask = 0; mask < 32; ++mask) {
@@ -201,7 +187,7 @@ TEST(GpuLinearSm90, BitExactEpilogueCombinations) {
 }
 
 TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(92);
   const Shape3 shapes[] = {{512, 768, 768}, {1536, 3072, 768}, {1000, 768, 3072}, {256, 4096, 4096}};
   const Activation acts[] = {Activation::kGeluErf, Activation::kGeluTanh, Activation::kSilu,
@@ -226,7 +212,7 @@ TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
 }
 
 TEST(GpuLinearSm90, DispatcherPicksWgmmaForLargeM) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   const GemmPlan large =
       detail::gemm::choose_plan_for(4096, 3072, 768, DType::kF16, Device::cuda(0));
   EXPECT_TRUE(large.wgmma) << detail::gemm::plan_name(large);
@@ -251,7 +237,7 @@ TEST(GpuLinearSm90, DispatcherPicksWgmmaForLargeM) {
 }
 
 TEST(GpuLinearSm90, LayoutWithoutRowValues) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(95);
   const Case c = make_case(1500, 256, 512, DType::kF16, true, {}, g);
   const Tensor want = reference(c, {}, DType::kF16);
@@ -267,7 +253,7 @@ TEST(GpuLinearSm90, LayoutWithoutRowValues) {
 }
 
 TEST(GpuLinearSm90, UnknownConfigIsAnError) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(94);
   const Case c = make_case(128, 128, 128, DType::kF16, true, {}, g);
   const GemmPlan bad{detail::gemm::kSm90ConfigCount, 1, true};

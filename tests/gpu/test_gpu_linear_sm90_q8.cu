@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/random_compressed.h"
+#include "common/gpu_test.h"
 #include "common/test_util.h"
 #include "cuda/gemm/sparse_gemm.h"
 #include "cuda/gemm/tile_configs.h"
@@ -32,21 +33,6 @@ using detail::gemm::GemmPlan;
 using detail::gemm::kSm90ConfigCount;
 using detail::gemm::kSm90Configs;
 using test::rng;
-
-int compute_capability() {
-  if (!cuda_available()) return 0;
-  int major = 0, minor = 0;
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-  return major * 10 + minor;
-}
-
-#define REQUIRE_SM90()                                                                     \
-  do {                                                                                     \
-    if (compute_capability() != 90)                                                        \
-      GTEST_FAIL() << "the 8-bit sm_90a GEMM suite needs an sm_90 GPU, found cc "          \
-                   << compute_capability();                                                \
-  } while (0)
 
 // Relative (norm) error allowed for fp8 on normal inputs. The inputs are the same on both sides
 // (already rounded to fp8), so what differs is the accumulation: Hopper's fp8 wgmma keeps fewer
@@ -187,7 +173,7 @@ TEST(GpuHwLayoutQ8, CpuRoundTripIsExactWithLegalPadding) {
 }
 
 TEST(GpuHwLayoutQ8, GpuConversionEqualsCpu) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(197);
   const int64_t shapes[][2] = {{1, 4}, {17, 36}, {130, 1024}, {256, 4096}};
   for (auto [rows, cols] : shapes)
@@ -223,7 +209,7 @@ const Shape3 kShapes[] = {{1, 8, 32},      {129, 136, 96}, {300, 264, 1184}, {64
                           {777, 520, 800}, {4100, 384, 256}, {3, 8, 64}};
 
 TEST(GpuLinearSm90Q8, Int8BitExactEveryConfigWithTails) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(190);
   for (const Shape3& s : kShapes)
     for (int cfg : q8_configs())
@@ -240,7 +226,7 @@ TEST(GpuLinearSm90Q8, Int8BitExactEveryConfigWithTails) {
 }
 
 TEST(GpuLinearSm90Q8, Fp8BitExactEveryPairingAndConfig) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(191);
   const DType fp8[] = {DType::kF8E4M3, DType::kF8E5M2};
   int i = 0;
@@ -263,7 +249,7 @@ TEST(GpuLinearSm90Q8, Fp8BitExactEveryPairingAndConfig) {
 }
 
 TEST(GpuLinearSm90Q8, BitExactEpilogueCombinations) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(192);
   for (int mask = 0; mask < 32; ++mask) {
     Epilogue e;
@@ -291,7 +277,7 @@ TEST(GpuLinearSm90Q8, BitExactEpilogueCombinations) {
 }
 
 TEST(GpuLinearSm90Q8, Fp8NormalWithinTolerance) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(193);
   const Shape3 shapes[] = {{512, 768, 768}, {1000, 768, 3072}, {256, 4096, 4096}};
   const Activation acts[] = {Activation::kGeluErf, Activation::kSilu, Activation::kNone};
@@ -319,7 +305,7 @@ TEST(GpuLinearSm90Q8, Fp8NormalWithinTolerance) {
 }
 
 TEST(GpuLinearSm90Q8, PublicPathAndDispatcher) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(194);
   const Device dev = Device::cuda(0);
   for (DType w_dt : {DType::kI8, DType::kF8E4M3, DType::kF8E5M2}) {
@@ -353,7 +339,7 @@ TEST(GpuLinearSm90Q8, PublicPathAndDispatcher) {
 }
 
 TEST(GpuLinearSm90Q8, RefusesWhatItCannotRun) {
-  REQUIRE_SM90();
+  S24_REQUIRE_SM90();
   auto g = rng(195);
   const Device dev = Device::cuda(0);
   const Case c = make_case(64, 128, 128, DType::kI8, DType::kI8, DType::kF16, true, {}, g);

@@ -28,6 +28,7 @@
 #include "cuda/arch/ldmatrix.cuh"
 #include "cuda/arch/mma_sp.cuh"
 #include "cuda/gemm/tile_configs.h"
+#include "cuda/vec.cuh"
 #include "ops/activation.h"
 
 namespace s24::detail::gemm {
@@ -62,26 +63,12 @@ constexpr int kActNone = static_cast<int>(Activation::kNone);
 template <class T>
 struct ElemTraits;
 template <>
-struct ElemTraits<__half> {
+struct ElemTraits<__half> : Pack2<__half> {
   using Mma = arch::MmaF16;
-  __device__ static float2 to_float2(uint32_t v) {
-    return __half22float2(*reinterpret_cast<const __half2*>(&v));
-  }
-  __device__ static uint32_t from_float2(float a, float b) {
-    const __half2 h = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
 };
 template <>
-struct ElemTraits<__nv_bfloat16> {
+struct ElemTraits<__nv_bfloat16> : Pack2<__nv_bfloat16> {
   using Mma = arch::MmaBF16;
-  __device__ static float2 to_float2(uint32_t v) {
-    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
-  }
-  __device__ static uint32_t from_float2(float a, float b) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
 };
 
 // The activations are the reference definitions of ops/activation.h (shared with the CPU).
