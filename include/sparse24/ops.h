@@ -41,7 +41,9 @@ struct LinearOptions {
 //    give kUnsupported) and needs K % 32 == 0 (kAlignment). Its fp8 sums are the tensor cores'
 //    (accumulation order and width unspecified by NVIDIA; within 1e-3 relative of the CPU's on
 //    normal data in our tests); int8 sums are exact, so int8 results equal the CPU's bit for bit.
-//    linear_dense on CUDA runs cuBLASLt (see docs/BENCHMARKS.md for what it supports).
+//    linear_dense on CUDA runs cuBLASLt: I8 x I8 on sm_80+; F8_E4M3 x F8_E4M3, E4M3 x E5M2 and
+//    E5M2 x E4M3 on sm_89+ (E5M2 x E5M2 is kUnsupported: cuBLASLt has no such matmul); K % 16 == 0,
+//    N % 8 == 0, 16-byte aligned X, W and Y.
 Tensor linear(const Tensor& x, const Compressed24& w, const Tensor* bias = nullptr,
               const LinearOptions& options = {});
 // The same into a caller-provided Y (no allocation: CUDA-graph capturable).

@@ -137,9 +137,13 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     arch::prefetch_tensor_map(&w_map);
     for (int s = 0; s < kStages; ++s) {
       arch::mbarrier_init(&full[s], 1);  // the producer's arrive_expect_tx
-      // One arrival per warp that reads the stage: both consumer warpgroups when cooperative,
-      // the owning one in ping-pong; with clusters, those of every CTA whose X half it receives.
-      arch::mbarrier_init(&empty[s], (kPingPong ? 4 : 8) * kCluster);
+      // The consumer warps that read the stage (both consumer warpgroups when cooperative, the
+      // owning one in ping-pong): every thread of this CTA's warps arrives (its own metadata
+      // loads then precede the release without a warp-level hop that compute-sanitizer's
+      // racecheck cannot follow), and one thread per warp of the other CTA of a cluster (its
+      // wgmma read the X half that this CTA's producer multicast).
+      constexpr int kWarps = kPingPong ? 4 : 8;
+      arch::mbarrier_init(&empty[s], kWarps * 32 + kWarps * (kCluster - 1));
     }
     arch::mbarrier_init(&turn[0], 4);  // the other warpgroup's four warps
     arch::mbarrier_init(&turn[1], 4);
@@ -225,10 +229,10 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
   const int tile_step = kPingPong ? 2 * unit_step : unit_step;
   // A stage is released to the producer of every CTA that wrote into it.
   auto release = [&](int stage) {
-    __syncwarp();
-    if (lane == 0) {
-      arch::mbarrier_arrive(&empty[stage]);
-      if constexpr (kCluster > 1) arch::mbarrier_arrive_cluster(&empty[stage], rank ^ 1);
+    arch::mbarrier_arrive(&empty[stage]);
+    if constexpr (kCluster > 1) {
+      __syncwarp();
+      if (lane == 0) arch::mbarrier_arrive_cluster(&empty[stage], rank ^ 1);
     }
   };
 
