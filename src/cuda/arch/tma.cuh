@@ -84,12 +84,16 @@ __device__ __forceinline__ void tma_load_2d_multicast(void* smem_dst, const CUte
       : "memory");
 }
 
-// Arrival on the mbarrier at `bar`'s offset in the shared memory of cluster CTA `cta`.
+// Arrival on the mbarrier at `bar`'s offset in the shared memory of cluster CTA `cta`, with the
+// default (release, CTA-scope) semantics. The arrivals that use it release a stage whose reads
+// have already completed (a retired wgmma batch), so no cluster-scope release is needed, and that
+// one is expensive: ptxas precedes it with ERRBAR / CGAERRBAR, which ncu showed holding 62% of the
+// clustered kernel's warp samples (bench/NOTES.md, sm90 v6).
 __device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta) {
   asm volatile(
       "{\n.reg .b32 remote;\n"
       "mapa.shared::cluster.u32 remote, %0, %1;\n"
-      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_addr(bar)),
+      "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smem_addr(bar)),
       "r"(cta)
       : "memory");
 }

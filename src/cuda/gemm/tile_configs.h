@@ -85,9 +85,10 @@ constexpr int kMaxSplits = 32;
 // one's epilogue overlaps the other's wgmma: what short-K products such as BERT's need).
 //
 // Clusters (cluster 2): two CTAs on adjacent N tiles with the same tokens; each loads half of the
-// X box and multicasts it to both, halving X's L2 traffic. ncu on the unclustered kernel at
-// 8192^3: the consumers spend ~40% of their samples waiting for stages to land (bench/NOTES.md).
-// Measured 1.4-2.9x slower than the same tiles unclustered, cause open: `--tune` only.
+// X box and multicasts it to both, halving X's L2 traffic (not the bytes that land in each SM's
+// shared memory). With a cluster-scope release on the remote "empty" arrivals they ran 1.4-2.9x
+// slower; with the default CTA-scope one they match or beat (by ~1-2%) the same tiles
+// unclustered, and the tuned table may pick them (bench/NOTES.md, sm90 v6).
 //
 // Per k-block a CTA reads bm x 128 B of X (half of it with clusters) and rows() x 72 B of W
 // (64 B of values, 8 of metadata; 8-bit: 16) for rows() x bm x 64 MACs (8-bit: x 128).
