@@ -155,6 +155,22 @@ TEST_F(CliTest, BenchMergeWritesThePlanTable) {
       "{8, -1, -1, \"wg_n128m256\"},\n";    // wg_n256m64 has no 8-bit depth
   EXPECT_NE(table.find(want), std::string::npos) << table;
   EXPECT_NE(table.find("measured on Test GPU, 2026-11-21"), std::string::npos) << table;
+  // Within 2% the configuration listed first (here the unclustered tile) takes the cell; a
+  // larger margin goes to the faster one.
+  fs::create_directories(path("r3"));
+  std::ofstream(path("r3/bench.json")) << R"({"gpu":"Test GPU","rows":[],"tuning":[
+ {"tag":"f","dtype":"F16","m":8192,"n":8192,"k":8192,"results":[{"plan":"wgc_n128m256","ms":0.99},
+   {"plan":"wg_n128m256","ms":1.0},{"plan":"wg_n128m128","ms":1.5}]},
+ {"tag":"g","dtype":"F16","m":16384,"n":8192,"k":8192,"results":[{"plan":"wgc_n128m256","ms":1.9},
+   {"plan":"wg_n128m256","ms":2.0},{"plan":"wg_n128m128","ms":3.0}]}]})";
+  const CliRun tie = run({"bench", "--merge", "--out", path("m3"), "--plan-table",
+                          path("t3.inc"), path("r3")});
+  ASSERT_EQ(tie.rc, 0) << tie.out << tie.err;
+  const std::string tie_table = slurp(path("t3.inc"));
+  EXPECT_NE(tie_table.find("{16, 8192, -1, \"wg_n128m256\"},\n"
+                           "{16, -1, -1, \"wgc_n128m256\"},\n"),
+            std::string::npos)
+      << tie_table;
   // Reports without --tune results cannot make a table.
   fs::create_directories(path("r2"));
   std::ofstream(path("r2/bench.json")) << R"({"gpu":"Test GPU","rows":[],"tuning":[]})";

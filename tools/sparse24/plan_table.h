@@ -11,7 +11,9 @@ namespace s24::cli {
 // `tuning`: the JSON objects that --tune stores under "tuning" in bench.json (tag, dtype, m, n, k,
 // results [{plan, ms}]). Only the wgmma configurations' times count. Shapes with the same
 // (operand width, M, K) are pooled: the configuration with the lowest sum of time / best time
-// wins. An operand width with no tuned shape keeps the compiled-in table's rows. `provenance`
+// wins, except that one listed earlier in kSm90Configs takes the cell when its sum is within 2%
+// of the lowest (wins that small are noise). An operand width with no tuned shape keeps the
+// compiled-in table's rows. `provenance`
 // goes into the file's header comment (the GPU, the date). Throws s24::Error on malformed input.
 std::string sm90_plan_table_from_tuning(const std::vector<std::string>& tuning,
                                         const std::string& provenance);
