@@ -11,9 +11,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <tuple>
 
 #include "cuda/check_cuda.h"
+#include "cuda/cuda_dtype.h"
 #include "cuda/device_info.h"
 #include "cuda/workspace.h"
 
@@ -74,24 +76,10 @@ cublasLtEpilogue_t epilogue_for(Activation act, bool has_bias) {
 }
 
 cudaDataType cuda_type(DType dtype) {
-  switch (dtype) {
-    case DType::kF16:
-      return CUDA_R_16F;
-    case DType::kBF16:
-      return CUDA_R_16BF;
-    case DType::kF32:
-      return CUDA_R_32F;
-    case DType::kF8E4M3:
-      return CUDA_R_8F_E4M3;
-    case DType::kF8E5M2:
-      return CUDA_R_8F_E5M2;
-    case DType::kI8:
-      return CUDA_R_8I;
-    case DType::kI32:
-      return CUDA_R_32I;
-    default:
-      S24_THROW(ErrorCode::kInternal, "cuBLASLt linear called with ", dtype_name(dtype));
-  }
+  const std::optional<cudaDataType> type = cuda_data_type(dtype);
+  S24_CHECK(type.has_value(), ErrorCode::kInternal, "cuBLASLt linear called with ",
+            dtype_name(dtype));
+  return *type;
 }
 
 bool is_int8(DType d) { return d == DType::kI8; }

