@@ -88,6 +88,12 @@ struct Case {
   std::string tag;
   int64_t m, n, k;
   DType dtype;
+  // The rest of the model's epilogue (every 16-bit row has a bias): an activation, and a residual
+  // read from its own [m, n] tensor (BERT's fc1 has GELU, attn-out and fc2 a residual add).
+  // Epilogue changes must be judged on these: a faster bias-only epilogue once made BERT-base
+  // 13% slower end to end (bench/NOTES.md, sm90 v7).
+  Activation activation = Activation::kNone;
+  bool residual = false;
 };
 
 std::vector<Case> default_cases(bool quick) {
@@ -104,6 +110,15 @@ std::vector<Case> default_cases(bool quick) {
     c.push_back({"bert-attnout" + b, t, 768, 768, f16});
     c.push_back({"bert-fc1" + b, t, 3072, 768, f16});
     c.push_back({"bert-fc2" + b, t, 768, 3072, f16});
+  }
+  if (!quick) {
+    for (int bs : {16, 64}) {
+      const int64_t t = int64_t{bs} * 384;
+      const std::string b = " bs" + std::to_string(bs);
+      c.push_back({"bert-fc1+gelu" + b, t, 3072, 768, f16, Activation::kGeluErf});
+      c.push_back({"bert-attnout+res" + b, t, 768, 768, f16, Activation::kNone, true});
+      c.push_back({"bert-fc2+res" + b, t, 768, 3072, f16, Activation::kNone, true});
+    }
   }
   const int tokens_full[] = {1, 16, 64, 128, 2048, 8192};
   const int tokens_quick[] = {1, 16};
@@ -320,6 +335,7 @@ void random_weight(int64_t n, int64_t k, DType dt, uint64_t seed, Compressed24* 
 
 struct BufferSet {
   Tensor x, w_dense, y;
+  Tensor residual;  // [m, n], for cases with a residual add
   Compressed24 w_logical;
   SparseWeight w;
 };
@@ -395,6 +411,7 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor*
   std::string best_name;
   LinearOptions opt;
   opt.stream = stream;
+  opt.activation = c.activation;
   // The candidates: every mma.sp configuration and split-K factor for decode-sized M (only the
   // unsplit large-M configuration beyond that), and on sm_90 every wgmma configuration.
   // 8-bit products have the wgmma configurations with an 8-bit depth only.
@@ -416,7 +433,9 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor*
   for (const GemmPlan& plan : plans) {
     auto launch = [&](int i) {
       BufferSet& s = sets[i % sets.size()];
-      detail::linear_cuda_hw(s.x, s.w.impl().hw, bias, s.y, opt, &plan);
+      LinearOptions o = opt;
+      if (c.residual) o.residual = &s.residual;
+      detail::linear_cuda_hw(s.x, s.w.impl().hw, bias, s.y, o, &plan);
     };
     const int per_graph = std::max<int>(static_cast<int>(sets.size()), 8);
     const double ms = bench::time_graph(launch, stream, per_graph, 2, 15).median_ms;
@@ -676,7 +695,8 @@ int run_bench(const Args& args) {
     // Enough buffer sets that one pass over them moves >= 4x the L2 (the smallest footprint is
     // the sparse one), within a third of the free device memory.
     const double call_bytes = row.sparse_bytes();
-    const double set_bytes = row.dense_bytes() + 3.5 * c.n * c.k + 2.0 * c.m * c.n;
+    const double set_bytes =
+        row.dense_bytes() + 3.5 * c.n * c.k + (c.residual ? 4.0 : 2.0) * c.m * c.n;
     int nsets = static_cast<int>(std::ceil(4.0 * info.l2_bytes / call_bytes));
     nsets = std::clamp(nsets, 2, 64);
     nsets = std::min<int>(nsets, std::max<int>(1, static_cast<int>(free_bytes / 3 / set_bytes)));
@@ -696,18 +716,29 @@ int run_bench(const Args& args) {
       s.y = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
       s.w = SparseWeight(s.w_logical, Backend::kNative, stream.get());
     }
+    if (c.residual) {
+      const Tensor residual_cpu = random_matrix(c.m, c.n, c.dtype, seed++);
+      for (BufferSet& s : sets) s.residual = residual_cpu.to(Device::cuda(0));
+    }
     bench::synchronize(stream.get());
     LinearOptions native_opt, dense_opt, cslt_opt;
     native_opt.stream = dense_opt.stream = cslt_opt.stream = stream.get();
     native_opt.backend = Backend::kNative;
     cslt_opt.backend = Backend::kCuSparseLt;
+    native_opt.activation = dense_opt.activation = cslt_opt.activation = c.activation;
+    // The options of one call on set s (its own residual tensor when the case has one).
+    auto with_residual = [&](const LinearOptions& o, BufferSet& s) {
+      LinearOptions r = o;
+      if (c.residual) r.residual = &s.residual;
+      return r;
+    };
     auto native = [&](int i) {
       BufferSet& s = sets[i % nsets];
-      linear_out(s.x, s.w, &bias, s.y, native_opt);
+      linear_out(s.x, s.w, &bias, s.y, with_residual(native_opt, s));
     };
     auto dense = [&](int i) {
       BufferSet& s = sets[i % nsets];
-      detail::linear_dense_cuda(s.x, s.w_dense, &bias, s.y, dense_opt);
+      detail::linear_dense_cuda(s.x, s.w_dense, &bias, s.y, with_residual(dense_opt, s));
     };
     row.native_plan = detail::gemm::plan_name(
         detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0)));
@@ -717,7 +748,7 @@ int run_bench(const Args& args) {
     Tensor y_native = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
     Tensor y_dense = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
     Tensor y_other = Tensor::empty({c.m, c.n}, c.dtype, Device::cuda(0));
-    linear_out(sets[0].x, sets[0].w, &bias, y_native, native_opt);
+    linear_out(sets[0].x, sets[0].w, &bias, y_native, with_residual(native_opt, sets[0]));
     bench::synchronize(stream.get());
     Timed t = measure(native, stream.get(), nsets, target_ms);
     row.native_ms = t.graph_ms;
@@ -726,7 +757,8 @@ int run_bench(const Args& args) {
     rows.push_back(row);
     write_all(out_dir, meta, rows, tuning);
 
-    detail::linear_dense_cuda(sets[0].x, sets[0].w_dense, &bias, y_dense, dense_opt);
+    detail::linear_dense_cuda(sets[0].x, sets[0].w_dense, &bias, y_dense,
+                              with_residual(dense_opt, sets[0]));
     bench::synchronize(stream.get());
     compare(y_native, y_dense, &row.native_max_rel, &row.native_rel_l2);
     t = measure(dense, stream.get(), nsets, target_ms);
@@ -749,7 +781,8 @@ int run_bench(const Args& args) {
       tuning.push_back(tune_case(c, sets, &bias, stream.get(), &best));
       auto tuned = [&](int i) {
         BufferSet& s = sets[i % nsets];
-        detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, native_opt, &best);
+        detail::linear_cuda_hw(s.x, s.w.impl().hw, &bias, s.y, with_residual(native_opt, s),
+                               &best);
       };
       t = measure(tuned, stream.get(), nsets, target_ms);
       rows.back().native_tuned_plan = detail::gemm::plan_name(best);
@@ -773,9 +806,9 @@ int run_bench(const Args& args) {
         bench::synchronize(stream.get());
         auto cslt = [&](int i) {
           BufferSet& s = sets[i % nsets];
-          linear_out(s.x, cw[i % nsets], &bias, s.y, cslt_opt);
+          linear_out(s.x, cw[i % nsets], &bias, s.y, with_residual(cslt_opt, s));
         };
-        linear_out(sets[0].x, cw[0], &bias, y_other, cslt_opt);
+        linear_out(sets[0].x, cw[0], &bias, y_other, with_residual(cslt_opt, sets[0]));
         bench::synchronize(stream.get());
         compare(y_other, y_dense, &r.cslt_max_rel, &r.cslt_rel_l2);
         for (int i = 0; i < nsets; ++i) cslt(i);  // every set's plan built outside the timing
