@@ -88,10 +88,11 @@ struct Case {
   std::string tag;
   int64_t m, n, k;
   DType dtype;
-  // The rest of the model's epilogue (every 16-bit row has a bias): an activation, and a residual
-  // read from its own [m, n] tensor (BERT's fc1 has GELU, attn-out and fc2 a residual add).
-  // Epilogue changes must be judged on these: a faster bias-only epilogue once made BERT-base
-  // 13% slower end to end (bench/NOTES.md, sm90 v7).
+  // The rest of a model's epilogue (every 16-bit row has a bias): an activation (BERT's fc1 runs
+  // GELU in its Linear), and a residual read from its own [m, n] tensor (the add after attn-out
+  // and fc2; sparse24's BERT runtime fuses it into its LayerNorm kernel instead, other users put
+  // it in the Linear). Epilogue changes must be judged on these: a faster bias-only epilogue once
+  // made BERT-base 13% slower end to end (bench/NOTES.md, sm90 v7).
   Activation activation = Activation::kNone;
   bool residual = false;
 };
