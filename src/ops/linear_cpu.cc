@@ -121,23 +121,12 @@ inline float exp_f32(float x_in) {
   return x_in > 88.0f ? std::numeric_limits<float>::infinity() : p * scale;
 }
 
-// x Phi(x) = x erfc(-x / sqrt 2) / 2. erfc(z), z >= 0, is t exp(-z^2 + P(t)), t = 1 / (1 + z/2),
-// with the Chebyshev-fitted P of Numerical Recipes' erfcc (relative error below 1.2e-7 for every
-// z): relative accuracy also where 1 + erf(x / sqrt 2) would cancel, at large negative x.
+// x Phi(x) = x erfc(-x / sqrt 2) / 2, erfc through activation.h's erfc_exponent_poly (relative
+// accuracy also where 1 + erf(x / sqrt 2) would cancel, at large negative x).
 inline float gelu_erf_f32(float x) {
   const float z = std::fabs(x) * 0.70710678118654752f;
   const float t = 1.0f / (1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  const float erfc_z = t * exp_f32(p - z * z);
+  const float erfc_z = t * exp_f32(erfc_exponent_poly(t) - z * z);
   const float one_plus_erf = x < 0.0f ? erfc_z : 2.0f - erfc_z;
   return 0.5f * x * one_plus_erf;
 }

@@ -40,7 +40,7 @@ __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
 }
 
 __device__ __forceinline__ float apply_activation(float v, int act) {
-  return activate(static_cast<Activation>(act), v);
+  return activate_gpu(static_cast<Activation>(act), v);
 }
 
 // In place act(y) for the activations cuBLASLt cannot fuse; 8 elements (16 bytes) per thread.

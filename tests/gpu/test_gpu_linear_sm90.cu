@@ -201,9 +201,10 @@ TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
       e.w_scale = i % 2;
       e.residual = i % 3 == 0;
       const Case c = make_case(s.m, s.n, s.k, dt, false, e, g);
+      const Tensor ref = reference(c, e, dt);
       for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
         const GemmPlan plan{cfg, 1, true};
-        const double err = test::rel_error(run(c, e, &plan), reference(c, e, dt));
+        const double err = test::rel_error(run(c, e, &plan), ref);
         EXPECT_LT(err, test::tolerance(dt)) << detail::gemm::plan_name(plan) << " M=" << s.m
                                             << " N=" << s.n << " K=" << s.k << " "
                                             << dtype_name(dt);

@@ -71,9 +71,10 @@ struct ElemTraits<__nv_bfloat16> : Pack2<__nv_bfloat16> {
   using Mma = arch::MmaBF16;
 };
 
-// The activations are the reference definitions of ops/activation.h (shared with the CPU).
+// The activations of ops/activation.h (activate_gpu: the reference definitions, GELU (erf) in
+// its branchless erfc form).
 __device__ __forceinline__ float apply_activation(float v, int act) {
-  return activate(static_cast<Activation>(act), v);
+  return activate_gpu(static_cast<Activation>(act), v);
 }
 
 // 8 consecutive elements [offset .. offset+7] of a matrix of T (f16, bf16 or f32): one 16-byte
@@ -115,28 +116,45 @@ __device__ __forceinline__ void store8(void* base, int64_t offset, const float (
   }
 }
 
-// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their 16-byte store (T: Y's type,
-// f16 / bf16 / f32; bias and residual are T too), shared by the mma.sp and wgmma kernels (Params: GemmParams or Sm90Params, which name the same fields).
-// Every branch is uniform across the launch. With residual == y, each thread reads its 8
-// elements before it writes them and no other thread touches them, so the in-place add needs no
-// synchronization.
+// The per-feature terms of the epilogue of 8 consecutive outputs y[., n .. n+7]: w_scale and
+// bias (T: Y's type, which bias has too). A thread that stores the same 8 features for many
+// tokens (the wgmma kernel's epilogue) loads them once per tile instead of once per token row.
+struct ColumnTerms {
+  float w_scale[8];
+  float bias[8];
+};
+
 template <class T, class Params>
-__device__ __forceinline__ void store_outputs(const Params& p, int m, int n, float (&v)[8]) {
+__device__ __forceinline__ void load_column_terms(const Params& p, int n, ColumnTerms& c) {
+  if (p.w_scale != nullptr) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) c.w_scale[i] = p.w_scale[n + i];
+  }
+  if (p.bias != nullptr) load8<T>(p.bias, n, c.bias);
+}
+
+// The epilogue of 8 consecutive outputs y[m, n .. n+7] and their 16-byte store (T: Y's type,
+// f16 / bf16 / f32; bias and residual are T too), shared by the mma.sp and wgmma kernels
+// (Params: GemmParams or Sm90Params, which name the same fields); `c` holds the features' terms
+// (load_column_terms). Every branch is uniform across the launch. With residual == y, each
+// thread reads its 8 elements before it writes them and no other thread touches them, so the
+// in-place add needs no synchronization.
+template <class T, class Params>
+__device__ __forceinline__ void store_outputs(const Params& p, int m, int n, float (&v)[8],
+                                              const ColumnTerms& c) {
   const int64_t offset = static_cast<int64_t>(m) * p.n + n;
   // ((alpha * x_scale[m]) * w_scale[n]) * acc, left to right as ops.h writes it.
   const float row_scale = p.x_scale != nullptr ? p.alpha * p.x_scale[m] : p.alpha;
   if (p.w_scale != nullptr) {
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] = row_scale * p.w_scale[n + i] * v[i];
+    for (int i = 0; i < 8; ++i) v[i] = row_scale * c.w_scale[i] * v[i];
   } else if (row_scale != 1.0f) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) v[i] = row_scale * v[i];
   }
   if (p.bias != nullptr) {
-    float b[8];
-    load8<T>(p.bias, n, b);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] += b[i];
+    for (int i = 0; i < 8; ++i) v[i] += c.bias[i];
   }
   if (p.activation != kActNone) {
 #pragma unroll
@@ -149,6 +167,14 @@ __device__ __forceinline__ void store_outputs(const Params& p, int m, int n, flo
     for (int i = 0; i < 8; ++i) v[i] += r[i];
   }
   store8<T>(p.y, offset, v);
+}
+
+// The same with the features' terms loaded here (a thread that stores each feature once).
+template <class T, class Params>
+__device__ __forceinline__ void store_outputs(const Params& p, int m, int n, float (&v)[8]) {
+  ColumnTerms c;
+  load_column_terms<T>(p, n, c);
+  store_outputs<T>(p, m, n, v, c);
 }
 
 template <class T, int kCfg>

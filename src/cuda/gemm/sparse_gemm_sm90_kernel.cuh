@@ -65,14 +65,26 @@ struct Sm90Params {
 enum Sm90Out : int { kOutF16 = 0, kOutBF16 = 1, kOutF32 = 2 };
 
 template <class TOut>
-__device__ __forceinline__ void sm90_store_outputs(const Sm90Params& p, int m, int n,
-                                                   float (&v)[8]) {
+__device__ __forceinline__ void sm90_load_column_terms(const Sm90Params& p, int n,
+                                                       ColumnTerms& c) {
   if constexpr (!std::is_void_v<TOut>) {
-    store_outputs<TOut>(p, m, n, v);
+    load_column_terms<TOut>(p, n, c);
   } else {
-    if (p.out_dtype == kOutF16) store_outputs<__half>(p, m, n, v);
-    else if (p.out_dtype == kOutBF16) store_outputs<__nv_bfloat16>(p, m, n, v);
-    else store_outputs<float>(p, m, n, v);
+    if (p.out_dtype == kOutF16) load_column_terms<__half>(p, n, c);
+    else if (p.out_dtype == kOutBF16) load_column_terms<__nv_bfloat16>(p, n, c);
+    else load_column_terms<float>(p, n, c);
+  }
+}
+
+template <class TOut>
+__device__ __forceinline__ void sm90_store_outputs(const Sm90Params& p, int m, int n,
+                                                   float (&v)[8], const ColumnTerms& c) {
+  if constexpr (!std::is_void_v<TOut>) {
+    store_outputs<TOut>(p, m, n, v, c);
+  } else {
+    if (p.out_dtype == kOutF16) store_outputs<__half>(p, m, n, v, c);
+    else if (p.out_dtype == kOutBF16) store_outputs<__nv_bfloat16>(p, m, n, v, c);
+    else store_outputs<float>(p, m, n, v, c);
   }
 }
 
@@ -85,6 +97,16 @@ __device__ __forceinline__ void sm90_tile_coords(const Sm90Params& p, int tile, 
   const int within = tile - group * group_span;
   tile_n = first_n + within % width;
   tile_m = within / width;
+}
+
+// Calls f(std::integral_constant<int, value>{}) for a run-time value in [0, kCount): code that
+// must name registers by compile-time index, inside a rolled loop.
+template <int kCount, int I = 0, class F>
+__device__ __forceinline__ void with_constant(int value, F& f) {
+  if constexpr (I < kCount) {
+    if (value == I) f(std::integral_constant<int, I>{});
+    else with_constant<kCount, I + 1>(value, f);
+  }
 }
 
 // Op: the operand tag (arch::WgmmaF16, ..., arch::WgmmaS8); TOut: Y's element type, or void to
@@ -301,19 +323,28 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     release(previous_stage);
 
     // ---- epilogue ----
-    // The accumulators go to shared memory unchanged, 32 tokens at a time (an unrolled run of
-    // stores: a fully unrolled epilogue with the activation inside made the kernel 15-29 k
-    // instructions long, and ncu showed its warps waiting on instruction fetch); the scales,
-    // bias, activation and residual are applied per 8 outputs in a rolled loop, in the order of
-    // ops.h, by the same code as the mma.sp kernel (store_outputs).
+    // The accumulators go to shared memory unchanged, 32 tokens at a time; the scales, bias,
+    // activation and residual are applied per 8 outputs in a rolled loop, in the order of ops.h,
+    // by the same code as the mma.sp kernel (store_outputs). The chunk loop is rolled too: only
+    // the stores that pick a chunk's registers (compile-time indices, reached through
+    // with_constant) exist once per chunk, the per-item code once per kernel: 2.5-3 k SASS
+    // instructions instead of 4.3-7.6 k. Unrolled, the 16-bit epilogue cost instruction fetch
+    // stalls (ncu) and BERT time (bench/NOTES.md, sm90 v5, v7 and v8).
     const int g = lane / 4, t = lane % 4;
     const int n_base = tile_n * kRows + row_block * kWgRows;  // this warpgroup's first feature
     const int m_base = tile_m * BM;
     float* staging = s_staging + cw * kChunk * kLd;
     const int tid = threadIdx.x % 128;
     constexpr int kGroups = kWgRows / 8;  // 8-feature groups per token row
-#pragma unroll
-    for (int c = 0; c < BM / kChunk; ++c) {
+    // A thread stores the same 8 features of every token row it visits (128 is a multiple of
+    // kGroups), so their w_scale and bias are loaded once per tile.
+    static_assert(128 % kGroups == 0, "each epilogue thread keeps its features");
+    constexpr int kItemUnroll = kSlices * BM / 2 >= 128 && kQ8 ? 1 : 2;
+    const int n_out = n_base + (tid % kGroups) * 8;
+    ColumnTerms cols;
+    if (n_out < p.n) sm90_load_column_terms<TOut>(p, n_out, cols);
+    auto stage_chunk = [&](auto chunk) {
+      constexpr int c = decltype(chunk)::value;
 #pragma unroll
       for (int j = 0; j < kChunk / 8; ++j)
 #pragma unroll
@@ -324,17 +355,25 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
             for (int h = 0; h < 2; ++h)
               staging[(j * 8 + 2 * t + odd) * kLd + sl * 64 + warp * 16 + g + 8 * h] =
                   static_cast<float>(acc[sl][(c * (kChunk / 8) + j) * 4 + 2 * h + odd]);
+    };
+    // 8-bit kernels keep the chunk loop unrolled: rolled, they ran 1-6% slower on BERT's
+    // batch-64 rows (bench/NOTES.md, sm90 v8).
+    constexpr int kChunkUnroll = kQ8 ? BM / kChunk : 1;
+#pragma unroll (kChunkUnroll)
+    for (int c = 0; c < BM / kChunk; ++c) {
+      with_constant<BM / kChunk>(c, stage_chunk);
       arch::named_barrier_sync(1 + cw, 128);
-#pragma unroll 1
+      // Two items per iteration overlap their shared-memory and residual loads, where the
+      // registers allow it (all accumulators stay live across the rolled chunk loop).
+#pragma unroll (kItemUnroll)
       for (int item = tid; item < kChunk * kGroups; item += 128) {
         const int tok = item / kGroups, grp = item % kGroups;
         const int m = m_base + c * kChunk + tok;
-        const int n = n_base + grp * 8;
-        if (m < p.m && n < p.n) {
+        if (m < p.m && n_out < p.n) {
           const float4 lo = *reinterpret_cast<const float4*>(staging + tok * kLd + grp * 8);
           const float4 hi = *reinterpret_cast<const float4*>(staging + tok * kLd + grp * 8 + 4);
           float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-          sm90_store_outputs<TOut>(p, m, n, v);
+          sm90_store_outputs<TOut>(p, m, n_out, v, cols);
         }
       }
       arch::named_barrier_sync(1 + cw, 128);

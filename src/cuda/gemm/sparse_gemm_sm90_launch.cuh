@@ -92,6 +92,7 @@ void launch_config(int config, const Sm90Launch& l) {
     case kSm90PingN128M64: return launch<Op, TOut, kSm90PingN128M64>(l);
     case kSm90ClusterN128M128: return launch<Op, TOut, kSm90ClusterN128M128>(l);
     case kSm90ClusterN128M256: return launch<Op, TOut, kSm90ClusterN128M256>(l);
+    case kSm90ClusterPingN128M128: return launch<Op, TOut, kSm90ClusterPingN128M128>(l);
   }
   S24_THROW(ErrorCode::kInvalidArgument, "unknown sm_90a GEMM tile configuration ", config);
 }

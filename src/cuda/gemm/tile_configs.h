@@ -88,7 +88,10 @@ constexpr int kMaxSplits = 32;
 // X box and multicasts it to both, halving X's L2 traffic (not the bytes that land in each SM's
 // shared memory). With a cluster-scope release on the remote "empty" arrivals they ran 1.4-2.9x
 // slower; with the default CTA-scope one they match or beat (by ~1-2%) the same tiles
-// unclustered, and the tuned table may pick them (bench/NOTES.md, sm90 v6).
+// unclustered, and the tuned table may pick them (bench/NOTES.md, sm90 v6). wgpc_n128m128 is
+// the ping-pong tile in clusters (both CTAs' warpgroups take the same units in the same order):
+// at BERT's 128 x 128 tiles, where X's L2 traffic weighs most, it was the fastest plan for three
+// of the four batch-16 shapes on an H100 (up to 10% over wgp_n128m128; sm90 v8).
 //
 // Per k-block a CTA reads bm x 128 B of X (half of it with clusters) and rows() x 72 B of W
 // (64 B of values, 8 of metadata; 8-bit: 16) for rows() x bm x 64 MACs (8-bit: x 128).
@@ -143,6 +146,7 @@ enum Sm90ConfigId : int {
   kSm90PingN128M64,
   kSm90ClusterN128M128,  // cooperative, clusters of 2
   kSm90ClusterN128M256,
+  kSm90ClusterPingN128M128,  // ping-pong, clusters of 2
   kSm90ConfigCount
 };
 
@@ -152,6 +156,7 @@ constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
     {"wg_n256m64", 64, 2, 7, false, 1, 0},    {"wg_n256m128", 128, 2, 5, false, 1, 0},
     {"wgp_n128m128", 128, 2, 7, true, 1, 7},  {"wgp_n128m64", 64, 2, 10, true, 1, 0},
     {"wgc_n128m128", 128, 1, 8, false, 2, 0}, {"wgc_n128m256", 256, 1, 5, false, 2, 0},
+    {"wgpc_n128m128", 128, 2, 7, true, 2, 0},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
