@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/random_compressed.h"
+#include "common/gpu_linear_case.h"
 #include "common/gpu_test.h"
 #include "common/test_util.h"
 #include "cuda/gemm/sparse_gemm.h"
@@ -33,41 +34,28 @@ using test::rng;
 
 using test::kLegalNibbles;
 using test::random_compressed;
+using test::run_hw;
 
-struct Epilogue {
-  bool bias = false;
-  Activation act = Activation::kNone;
-  float alpha = 1.0f;
-  bool x_scale = false, w_scale = false, residual = false, in_place = false;
-};
-
-struct Case {
-  Tensor x, bias, x_scale, w_scale, residual;
-  Compressed24 w;
-};
+using Epilogue = test::EpilogueSpec;
+using Case = test::LinearCase;
 
 // Scales are powers of two in the small-integer cases, so every product stays exact.
 Case make_case(int64_t m, int64_t n, int64_t k, DType dt, bool integers, const Epilogue& e,
                std::mt19937_64& g) {
   Case c;
-  std::uniform_int_distribution<int> small(-4, 4), exponent(-2, 2);
+  c.y_dtype = dt;
+  std::uniform_int_distribution<int> small(-4, 4);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_real_distribution<float> positive(0.5f, 2.0f);
   auto value = [&](std::mt19937_64& gg) { return integers ? float(small(gg)) : normal(gg); };
-  auto scale = [&](std::mt19937_64& gg) {
-    return integers ? std::ldexp(1.0f, exponent(gg)) : positive(gg);
+  auto values = [&](std::vector<int64_t> shape) {
+    return integers ? test::random_int(shape, dt, g) : test::random_normal(shape, dt, g);
   };
   c.w = random_compressed(n, k, dt, g, value);
-  c.x = integers ? test::random_int({m, k}, dt, g) : test::random_normal({m, k}, dt, g);
-  if (e.bias) c.bias = integers ? test::random_int({n}, dt, g) : test::random_normal({n}, dt, g);
-  auto fill = [&](int64_t len) {
-    Tensor t = Tensor::empty({len}, DType::kF32);
-    for (int64_t i = 0; i < len; ++i) t.data<float>()[i] = scale(g);
-    return t;
-  };
-  if (e.x_scale) c.x_scale = fill(m);
-  if (e.w_scale) c.w_scale = fill(n);
-  if (e.residual) c.residual = integers ? test::random_int({m, n}, dt, g) : test::random_normal({m, n}, dt, g);
+  c.x = values({m, k});
+  if (e.bias) c.bias = values({n});
+  if (e.x_scale) c.x_scale = test::random_scales(m, integers, g);
+  if (e.w_scale) c.w_scale = test::random_scales(n, integers, g);
+  if (e.residual) c.residual = values({m, n});
   return c;
 }
 
@@ -96,37 +84,6 @@ Tensor reference(const Case& c, const Epilogue& e, DType dt) {
   return out.cast_cpu(dt);
 }
 
-Tensor run(const Case& c, const Epilogue& e, const GemmPlan* plan, bool row_values = true) {
-  const Device dev = Device::cuda(0);
-  detail::HwLayout hw = detail::to_hw_layout(c.w.to(dev));
-  if (!row_values) hw.row_values = Tensor();  // as a layout written by prune_compress_hw
-  const Tensor xd = c.x.to(dev);
-  Tensor bd, xs, ws, rd;
-  LinearOptions opt;
-  opt.activation = e.act;
-  opt.alpha = e.alpha;
-  if (e.bias) bd = c.bias.to(dev);
-  if (e.x_scale) opt.x_scale = &(xs = c.x_scale.to(dev));
-  if (e.w_scale) opt.w_scale = &(ws = c.w_scale.to(dev));
-  Tensor y;
-  if (e.residual) {
-    rd = c.residual.to(dev);
-    if (e.in_place) {
-      y = rd;  // the residual is overwritten by the result
-    } else {
-      y = Tensor::empty({c.x.size(0), c.w.rows}, c.x.dtype(), dev);
-      test::poison(y);
-    }
-    opt.residual = &rd;
-  } else {
-    y = Tensor::empty({c.x.size(0), c.w.rows}, c.x.dtype(), dev);
-    test::poison(y);
-  }
-  detail::linear_cuda_hw(xd, hw, e.bias ? &bd : nullptr, y, opt, plan);
-  cuda_synchronize();
-  return y.to(Device::cpu());
-}
-
 struct Shape3 {
   int64_t m, n, k;
 };
@@ -149,10 +106,10 @@ TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
         const Case c = make_case(s.m, s.n, s.k, dt, true, e, g);
         const GemmPlan plan{cfg, 1, true};
         if (s.k % 16 != 0) {
-          S24_EXPECT_ERROR(run(c, e, &plan), kUnsupported, "K must be a multiple of 16");
+          S24_EXPECT_ERROR(run_hw(c, e, &plan), kUnsupported, "K must be a multiple of 16");
           continue;
         }
-        const Tensor y = run(c, e, &plan);
+        const Tensor y = run_hw(c, e, &plan);
         EXPECT_TRUE(test::bit_equal(y, reference(c, e, dt)))
             << detail::gemm::plan_name(plan) << " M=" << s.m << " N=" << s.n << " K=" << s.k
             << " " << dtype_name(dt);
@@ -163,23 +120,13 @@ TEST(GpuLinearSm90, BitExactEpilogueCombinations) {
   S24_REQUIRE_SM90();
   auto g = rng(91);
   std::vector<Epilogue> cases;
-  for (int mask = 0; mask < 32; ++mask) {
-    Epilogue e;
-    e.bias = mask & 1;
-    e.x_scale = mask & 2;
-    e.w_scale = mask & 4;
-    e.residual = mask & 8;
-    e.in_place = (mask & 8) && (mask & 16);
-    e.alpha = (mask & 16) ? 0.25f : 1.0f;
-    e.act = (mask % 3 == 0) ? Activation::kRelu : Activation::kNone;
-    cases.push_back(e);
-  }
+  for (int mask = 0; mask < 32; ++mask) cases.push_back(test::epilogue_from_mask(mask));
   for (const Epilogue& e : cases)
     for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
       const DType dt = cfg % 2 ? DType::kBF16 : DType::kF16;
       const Case c = make_case(203, 200, 336, dt, true, e, g);
       const GemmPlan plan{cfg, 1, true};
-      EXPECT_TRUE(test::bit_equal(run(c, e, &plan), reference(c, e, dt)))
+      EXPECT_TRUE(test::bit_equal(run_hw(c, e, &plan), reference(c, e, dt)))
           << detail::gemm::plan_name(plan) << " bias=" << e.bias << " xs=" << e.x_scale
           << " ws=" << e.w_scale << " res=" << e.residual << " inplace=" << e.in_place
           << " alpha=" << e.alpha;
@@ -204,7 +151,7 @@ TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
       const Tensor ref = reference(c, e, dt);
       for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
         const GemmPlan plan{cfg, 1, true};
-        const double err = test::rel_error(run(c, e, &plan), ref);
+        const double err = test::rel_error(run_hw(c, e, &plan), ref);
         EXPECT_LT(err, test::tolerance(dt)) << detail::gemm::plan_name(plan) << " M=" << s.m
                                             << " N=" << s.n << " K=" << s.k << " "
                                             << dtype_name(dt);
@@ -245,12 +192,12 @@ TEST(GpuLinearSm90, LayoutWithoutRowValues) {
   // A forced wgmma plan is refused with the reason; the dispatcher falls back to mma.sp.
   for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
     const GemmPlan plan{cfg, 1, true};
-    S24_EXPECT_ERROR(run(c, {}, &plan, false), kUnsupported, "no row-major values");
+    S24_EXPECT_ERROR(run_hw(c, {}, &plan, false), kUnsupported, "no row-major values");
   }
-  EXPECT_TRUE(test::bit_equal(run(c, {}, nullptr, false), want));
-  EXPECT_TRUE(test::bit_equal(run(c, {}, nullptr, true), want));
+  EXPECT_TRUE(test::bit_equal(run_hw(c, {}, nullptr, false), want));
+  EXPECT_TRUE(test::bit_equal(run_hw(c, {}, nullptr, true), want));
   const Case odd_k = make_case(1500, 256, 520, DType::kF16, true, {}, g);  // K % 16 == 8
-  EXPECT_TRUE(test::bit_equal(run(odd_k, {}, nullptr, true), reference(odd_k, {}, DType::kF16)));
+  EXPECT_TRUE(test::bit_equal(run_hw(odd_k, {}, nullptr, true), reference(odd_k, {}, DType::kF16)));
 }
 
 TEST(GpuLinearSm90, UnknownConfigIsAnError) {
@@ -258,7 +205,7 @@ TEST(GpuLinearSm90, UnknownConfigIsAnError) {
   auto g = rng(94);
   const Case c = make_case(128, 128, 128, DType::kF16, true, {}, g);
   const GemmPlan bad{detail::gemm::kSm90ConfigCount, 1, true};
-  S24_EXPECT_ERROR(run(c, {}, &bad), kInvalidArgument, "sm_90a GEMM tile configuration");
+  S24_EXPECT_ERROR(run_hw(c, {}, &bad), kInvalidArgument, "sm_90a GEMM tile configuration");
 }
 
 }  // namespace

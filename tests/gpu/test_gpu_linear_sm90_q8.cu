@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/random_compressed.h"
+#include "common/gpu_linear_case.h"
 #include "common/gpu_test.h"
 #include "common/test_util.h"
 #include "cuda/gemm/sparse_gemm.h"
@@ -32,7 +33,9 @@ namespace {
 using detail::gemm::GemmPlan;
 using detail::gemm::kSm90ConfigCount;
 using detail::gemm::kSm90Configs;
+using test::options_for;
 using test::rng;
+using test::run_hw;
 
 // Relative (norm) error allowed for fp8 on normal inputs. The inputs are the same on both sides
 // (already rounded to fp8), so what differs is the accumulation: Hopper's fp8 wgmma keeps fewer
@@ -41,18 +44,8 @@ using test::rng;
 // values are printed.
 constexpr double kFp8Tolerance = 1e-2;
 
-struct Epilogue {
-  bool bias = false;
-  Activation act = Activation::kNone;
-  float alpha = 1.0f;
-  bool x_scale = false, w_scale = false, residual = false, in_place = false;
-};
-
-struct Case {
-  Tensor x, bias, x_scale, w_scale, residual;
-  Compressed24 w;
-  DType y_dtype = DType::kF16;
-};
+using Epilogue = test::EpilogueSpec;
+using Case = test::LinearCase;
 
 // integers: int8 over its full range, fp8 over [-4, 4]; else normal values (fp8 only).
 Case make_case(int64_t m, int64_t n, int64_t k, DType w_dt, DType x_dt, DType y_dt, bool integers,
@@ -61,36 +54,16 @@ Case make_case(int64_t m, int64_t n, int64_t k, DType w_dt, DType x_dt, DType y_
   c.y_dtype = y_dt;
   const bool i8 = w_dt == DType::kI8;
   const int lo = i8 ? -128 : -4, hi = i8 ? 127 : 4;
-  std::uniform_int_distribution<int> small(lo, hi), exponent(-2, 2);
+  std::uniform_int_distribution<int> small(lo, hi);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_real_distribution<float> positive(0.5f, 2.0f);
   auto value = [&](std::mt19937_64& gg) { return integers ? float(small(gg)) : normal(gg); };
-  auto scale = [&](std::mt19937_64& gg) {
-    return integers ? std::ldexp(1.0f, exponent(gg)) : positive(gg);
-  };
   c.w = test::random_compressed(n, k, w_dt, g, value);
   c.x = integers ? test::random_int({m, k}, x_dt, g, lo, hi) : test::random_normal({m, k}, x_dt, g);
   if (e.bias) c.bias = test::random_int({n}, y_dt, g, -8, 8);
-  auto fill = [&](int64_t len) {
-    Tensor t = Tensor::empty({len}, DType::kF32);
-    for (int64_t i = 0; i < len; ++i) t.data<float>()[i] = scale(g);
-    return t;
-  };
-  if (e.x_scale) c.x_scale = fill(m);
-  if (e.w_scale) c.w_scale = fill(n);
+  if (e.x_scale) c.x_scale = test::random_scales(m, integers, g);
+  if (e.w_scale) c.w_scale = test::random_scales(n, integers, g);
   if (e.residual) c.residual = test::random_int({m, n}, y_dt, g, -8, 8);
   return c;
-}
-
-LinearOptions options_for(const Case& c, const Epilogue& e, Tensor& xs, Tensor& ws, Tensor& rd,
-                          const Device& dev) {
-  LinearOptions opt;
-  opt.activation = e.act;
-  opt.alpha = e.alpha;
-  if (e.x_scale) opt.x_scale = &(xs = c.x_scale.to(dev));
-  if (e.w_scale) opt.w_scale = &(ws = c.w_scale.to(dev));
-  if (e.residual) opt.residual = &(rd = c.residual.to(dev));
-  return opt;
 }
 
 // The CPU product (the reference implementation of the 8-bit contract).
@@ -100,25 +73,6 @@ Tensor reference(const Case& c, const Epilogue& e) {
   Tensor y = e.residual && e.in_place ? rd : Tensor::empty({c.x.size(0), c.w.rows}, c.y_dtype);
   linear_out(c.x, c.w, e.bias ? &c.bias : nullptr, y, opt);
   return y;
-}
-
-Tensor run(const Case& c, const Epilogue& e, const GemmPlan* plan) {
-  const Device dev = Device::cuda(0);
-  detail::HwLayout hw = detail::to_hw_layout(c.w.to(dev));
-  const Tensor xd = c.x.to(dev);
-  Tensor bd, xs, ws, rd;
-  const LinearOptions opt = options_for(c, e, xs, ws, rd, dev);
-  if (e.bias) bd = c.bias.to(dev);
-  Tensor y;
-  if (e.residual && e.in_place) {
-    y = rd;  // the residual is overwritten by the result
-  } else {
-    y = Tensor::empty({c.x.size(0), c.w.rows}, c.y_dtype, dev);
-    test::poison(y);
-  }
-  detail::linear_cuda_hw(xd, hw, e.bias ? &bd : nullptr, y, opt, plan);
-  cuda_synchronize();
-  return y.to(Device::cpu());
 }
 
 // ---- the 8-bit hardware layout (metadata in the k64 word order, values referenced) ----
@@ -219,7 +173,7 @@ TEST(GpuLinearSm90Q8, Int8BitExactEveryConfigWithTails) {
         e.alpha = y_dt == DType::kF32 ? 1.0f : 1.0f / 1024;  // keeps F16 outputs finite
         const Case c = make_case(s.m, s.n, s.k, DType::kI8, DType::kI8, y_dt, true, e, g);
         const GemmPlan plan{cfg, 1, true};
-        EXPECT_TRUE(test::bit_equal(run(c, e, &plan), reference(c, e)))
+        EXPECT_TRUE(test::bit_equal(run_hw(c, e, &plan), reference(c, e)))
             << detail::gemm::plan_name(plan) << " M=" << s.m << " N=" << s.n << " K=" << s.k
             << " -> " << dtype_name(y_dt);
       }
@@ -242,7 +196,7 @@ TEST(GpuLinearSm90Q8, Fp8BitExactEveryPairingAndConfig) {
           e.bias = variant % 2 == 0;
           const Case c = make_case(s.m, s.n, s.k, w_dt, x_dt, y_dt, true, e, g);
           const GemmPlan plan{cfg, 1, true};
-          EXPECT_TRUE(test::bit_equal(run(c, e, &plan), reference(c, e)))
+          EXPECT_TRUE(test::bit_equal(run_hw(c, e, &plan), reference(c, e)))
               << detail::gemm::plan_name(plan) << " M=" << s.m << " N=" << s.n << " K=" << s.k
               << " " << dtype_name(w_dt) << " x " << dtype_name(x_dt) << " -> " << dtype_name(y_dt);
         }
@@ -252,26 +206,19 @@ TEST(GpuLinearSm90Q8, BitExactEpilogueCombinations) {
   S24_REQUIRE_SM90();
   auto g = rng(192);
   for (int mask = 0; mask < 32; ++mask) {
-    Epilogue e;
-    e.bias = mask & 1;
-    e.x_scale = mask & 2;
-    e.w_scale = mask & 4;
-    e.residual = mask & 8;
-    e.in_place = (mask & 8) && (mask & 16);
-    e.alpha = (mask & 16) ? 0.25f : 1.0f;
-    e.act = (mask % 3 == 0) ? Activation::kRelu : Activation::kNone;
+    const Epilogue e = test::epilogue_from_mask(mask);
     for (int cfg : q8_configs()) {
       const bool i8 = (mask + cfg) % 2 == 0;
       const DType w_dt = i8 ? DType::kI8 : DType::kF8E4M3;
       const DType y_dt = mask % 3 == 1 ? DType::kF32 : (mask % 3 == 2 ? DType::kBF16 : DType::kF16);
-      if (i8 && y_dt != DType::kF32) e.alpha /= 1024;
-      const Case c = make_case(203, 200, 352, w_dt, w_dt, y_dt, true, e, g);
+      Epilogue ec = e;
+      if (i8 && y_dt != DType::kF32) ec.alpha /= 1024;
+      const Case c = make_case(203, 200, 352, w_dt, w_dt, y_dt, true, ec, g);
       const GemmPlan plan{cfg, 1, true};
-      EXPECT_TRUE(test::bit_equal(run(c, e, &plan), reference(c, e)))
+      EXPECT_TRUE(test::bit_equal(run_hw(c, ec, &plan), reference(c, ec)))
           << detail::gemm::plan_name(plan) << " " << dtype_name(w_dt) << " -> "
-          << dtype_name(y_dt) << " bias=" << e.bias << " xs=" << e.x_scale << " ws=" << e.w_scale
-          << " res=" << e.residual << " inplace=" << e.in_place << " alpha=" << e.alpha;
-      if (i8 && y_dt != DType::kF32) e.alpha *= 1024;
+          << dtype_name(y_dt) << " bias=" << ec.bias << " xs=" << ec.x_scale << " ws=" << ec.w_scale
+          << " res=" << ec.residual << " inplace=" << ec.in_place << " alpha=" << ec.alpha;
     }
   }
 }
@@ -293,7 +240,7 @@ TEST(GpuLinearSm90Q8, Fp8NormalWithinTolerance) {
       const Tensor want = reference(c, e);
       for (int cfg : q8_configs()) {
         const GemmPlan plan{cfg, 1, true};
-        const double err = test::rel_error(run(c, e, &plan), want);
+        const double err = test::rel_error(run_hw(c, e, &plan), want);
         EXPECT_LT(err, kFp8Tolerance) << detail::gemm::plan_name(plan) << " M=" << s.m
                                       << " N=" << s.n << " K=" << s.k << " " << dtype_name(w_dt);
         std::printf("  fp8 %s x e4m3 -> %s %s M=%lld N=%lld K=%lld: rel error %.2e\n",
@@ -347,10 +294,10 @@ TEST(GpuLinearSm90Q8, RefusesWhatItCannotRun) {
   for (int cfg = 0; cfg < kSm90ConfigCount; ++cfg) {
     if (kSm90Configs[cfg].stages_q8 > 0) continue;
     const GemmPlan plan{cfg, 1, true};
-    S24_EXPECT_ERROR(run(c, {}, &plan), kUnsupported, "no 8-bit instantiation");
+    S24_EXPECT_ERROR(run_hw(c, {}, &plan), kUnsupported, "no 8-bit instantiation");
   }
   const GemmPlan mma_sp{0, 1, false};
-  S24_EXPECT_ERROR(run(c, {}, &mma_sp), kUnsupported, "wgmma kernel only");
+  S24_EXPECT_ERROR(run_hw(c, {}, &mma_sp), kUnsupported, "wgmma kernel only");
   // K % 32 != 0, int8 x fp8, an 8-bit output.
   const Case odd_k = make_case(64, 128, 48, DType::kI8, DType::kI8, DType::kF16, true, {}, g);
   S24_EXPECT_ERROR(linear(odd_k.x.to(dev), odd_k.w.to(dev)), kAlignment, "K % 32 == 0");

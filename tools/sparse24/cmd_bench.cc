@@ -525,6 +525,30 @@ int run_bench(const Args& args) {
   S24_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   uint64_t seed = 1;
 
+  // Buffer sets per row: enough that one pass over them moves >= 4x the L2 (call_bytes: the
+  // smallest footprint of one call, the sparse one), within a third of the free device memory
+  // (set_bytes: everything one set allocates).
+  auto buffer_sets = [&](double call_bytes, double set_bytes) {
+    int nsets = static_cast<int>(std::ceil(4.0 * info.l2_bytes / call_bytes));
+    nsets = std::clamp(nsets, 2, 64);
+    return std::min<int>(nsets, std::max<int>(1, static_cast<int>(free_bytes / 3 / set_bytes)));
+  };
+  // The cuSPARSELt cells of row r (called last in a row, so that a failing set-up there cannot
+  // cost the cells above): check() writes one product into y_other, compared with y_dense;
+  // call(i) runs buffer set i. Every set's plan is built before the timing.
+  auto time_cusparselt = [&](BenchRow& r, int nsets, const Tensor& y_other, const Tensor& y_dense,
+                             const auto& check, const auto& call) {
+    check();
+    bench::synchronize(stream.get());
+    compare(y_other, y_dense, &r.cslt_max_rel, &r.cslt_rel_l2);
+    for (int i = 0; i < nsets; ++i) call(i);
+    bench::synchronize(stream.get());
+    const auto t = measure(call, stream.get(), nsets, target_ms);
+    r.cslt_ms = t.graph_ms;
+    r.cslt_event_ms = t.event_ms;
+    r.cslt_host_us = bench::host_us_per_call(call, stream.get(), 200);
+  };
+
   // The 8-bit rows: plain products (no bias, alpha 1), Y F16 for the sparse products and the
   // e4m3 baseline; the int8 baseline is cuBLASLt's int32 product (its cheapest form; the full
   // int8 linear_dense to F16, the int32 product plus one epilogue pass, is dense_f16_ms). The
@@ -544,12 +568,8 @@ int run_bench(const Args& args) {
     // Per set: X, the dense W, the logical and the prepared sparse W, Y (F16) and for int8 the
     // I32 product; sets as for the 16-bit rows (one pass >= 4x the L2, within a third of the
     // free memory).
-    const double call_bytes = row.sparse_bytes();
-    const double set_bytes = double(c.m) * c.k + 2.3 * double(c.n) * c.k +
-                             (integer ? 6.0 : 2.0) * double(c.m) * c.n;
-    int nsets = static_cast<int>(std::ceil(4.0 * info.l2_bytes / call_bytes));
-    nsets = std::clamp(nsets, 2, 64);
-    nsets = std::min<int>(nsets, std::max<int>(1, static_cast<int>(free_bytes / 3 / set_bytes)));
+    const int nsets = buffer_sets(row.sparse_bytes(), double(c.m) * c.k + 2.3 * double(c.n) * c.k +
+                                                       (integer ? 6.0 : 2.0) * double(c.m) * c.n);
     row.sets = nsets;
 
     Compressed24 w_cpu;
@@ -662,19 +682,13 @@ int run_bench(const Args& args) {
         for (int i = 0; i < nsets; ++i)
           cw[i] = detail::cslt::prepare(sets[i].w_logical, stream.get());
         bench::synchronize(stream.get());
-        auto cslt = [&](int i) {
-          BufferSet& s = sets[i % nsets];
-          detail::cslt::linear(s.x, *cw[i % nsets], nullptr, s.y, opt);
-        };
-        detail::cslt::linear(sets[0].x, *cw[0], nullptr, y_other, opt);
-        bench::synchronize(stream.get());
-        compare(y_other, y_dense, &r.cslt_max_rel, &r.cslt_rel_l2);
-        for (int i = 0; i < nsets; ++i) cslt(i);  // every set's plan built outside the timing
-        bench::synchronize(stream.get());
-        t = measure(cslt, stream.get(), nsets, target_ms);
-        r.cslt_ms = t.graph_ms;
-        r.cslt_event_ms = t.event_ms;
-        r.cslt_host_us = bench::host_us_per_call(cslt, stream.get(), 200);
+        time_cusparselt(
+            r, nsets, y_other, y_dense,
+            [&] { detail::cslt::linear(sets[0].x, *cw[0], nullptr, y_other, opt); },
+            [&](int i) {
+              BufferSet& s = sets[i % nsets];
+              detail::cslt::linear(s.x, *cw[i % nsets], nullptr, s.y, opt);
+            });
       } catch (const Error& e) {
         r.cslt_note = e.what();
       }
@@ -693,14 +707,8 @@ int run_bench(const Args& args) {
     row.n = c.n;
     row.k = c.k;
     row.dtype = c.dtype == DType::kF16 ? "f16" : "bf16";
-    // Enough buffer sets that one pass over them moves >= 4x the L2 (the smallest footprint is
-    // the sparse one), within a third of the free device memory.
-    const double call_bytes = row.sparse_bytes();
-    const double set_bytes =
-        row.dense_bytes() + 3.5 * c.n * c.k + (c.residual ? 4.0 : 2.0) * c.m * c.n;
-    int nsets = static_cast<int>(std::ceil(4.0 * info.l2_bytes / call_bytes));
-    nsets = std::clamp(nsets, 2, 64);
-    nsets = std::min<int>(nsets, std::max<int>(1, static_cast<int>(free_bytes / 3 / set_bytes)));
+    const int nsets = buffer_sets(
+        row.sparse_bytes(), row.dense_bytes() + 3.5 * c.n * c.k + (c.residual ? 4.0 : 2.0) * c.m * c.n);
     row.sets = nsets;
 
     Compressed24 w_cpu;
@@ -805,19 +813,13 @@ int run_bench(const Args& args) {
         for (int i = 0; i < nsets; ++i)
           cw[i] = SparseWeight(sets[i].w_logical, Backend::kCuSparseLt, stream.get());
         bench::synchronize(stream.get());
-        auto cslt = [&](int i) {
-          BufferSet& s = sets[i % nsets];
-          linear_out(s.x, cw[i % nsets], &bias, s.y, with_residual(cslt_opt, s));
-        };
-        linear_out(sets[0].x, cw[0], &bias, y_other, with_residual(cslt_opt, sets[0]));
-        bench::synchronize(stream.get());
-        compare(y_other, y_dense, &r.cslt_max_rel, &r.cslt_rel_l2);
-        for (int i = 0; i < nsets; ++i) cslt(i);  // every set's plan built outside the timing
-        bench::synchronize(stream.get());
-        t = measure(cslt, stream.get(), nsets, target_ms);
-        r.cslt_ms = t.graph_ms;
-        r.cslt_event_ms = t.event_ms;
-        r.cslt_host_us = bench::host_us_per_call(cslt, stream.get(), 200);
+        time_cusparselt(
+            r, nsets, y_other, y_dense,
+            [&] { linear_out(sets[0].x, cw[0], &bias, y_other, with_residual(cslt_opt, sets[0])); },
+            [&](int i) {
+              BufferSet& s = sets[i % nsets];
+              linear_out(s.x, cw[i % nsets], &bias, s.y, with_residual(cslt_opt, s));
+            });
       } catch (const Error& e) {
         r.cslt_note = e.what();
       }
