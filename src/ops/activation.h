@@ -68,10 +68,10 @@ S24_HOST_DEVICE float activate(Activation a, float x) {
 
 #if defined(__CUDACC__)
 // GELU (erf) in the GPU epilogues: x Phi(x) = x erfc(-x / sqrt 2) / 2 through the erfc form
-// above, with the hardware reciprocal and exp2 (each within 2 ulp). About 20 instructions and no
-// branch, where erff takes two polynomial paths that diverge within a warp: GELU was a third of
-// BERT fc1's time at batch 16 (bench/NOTES.md, sm90 v8). Within 1e-6 relative of gelu_erf
-// wherever erff itself is accurate (tests/gpu/test_gpu_activation.cu).
+// above, with the hardware reciprocal and exp2 (each within 2 ulp): nine FMAs and no branch,
+// where erff takes two polynomial paths that diverge within a warp (GELU was a third of BERT
+// fc1's time at batch 16; bench/NOTES.md, sm90 v8). Within (1 + 0.2 x^2) 1e-6 relative of a
+// double-precision x Phi(x) over [-14, 14] (tests/gpu/test_gpu_activation.cu).
 __device__ __forceinline__ float gelu_erf_gpu(float x) {
   const float z = fabsf(x) * 0.70710678118654752f;
   const float t = __fdividef(1.0f, fmaf(0.5f, z, 1.0f));

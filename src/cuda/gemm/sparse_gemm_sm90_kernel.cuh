@@ -364,7 +364,8 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
       with_constant<BM / kChunk>(c, stage_chunk);
       arch::named_barrier_sync(1 + cw, 128);
       // Two items per iteration overlap their shared-memory and residual loads, where the
-      // registers allow it (all accumulators stay live across the rolled chunk loop).
+      // registers allow it (all accumulators stay live across a rolled chunk loop; the 8-bit
+      // tiles with 128 accumulators per thread spilled with two).
 #pragma unroll (kItemUnroll)
       for (int item = tid; item < kChunk * kGroups; item += 128) {
         const int tok = item / kGroups, grp = item % kGroups;
