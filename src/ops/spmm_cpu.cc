@@ -202,15 +202,22 @@ SparsePanels pack_sparse_panels(const Compressed24& a, int64_t block) {
   S24_THROW(ErrorCode::kInternal, "unsupported panel block ", block);
 }
 
-template <class T>
-Panels pack_panels(const T* b, int64_t k, int64_t cols, int64_t ldb) {
-  Panels p;
+// Shapes p as panels of `cols` columns over k rows stored in this thread's packing scratch, and
+// returns that storage for the packing to fill.
+float* scratch_panels(Panels& p, int64_t k, int64_t cols) {
   p.k = k;
   p.cols = cols;
   p.block = panel_block(cols);
   float* data =
       scratch_of<float>(Scratch::kPackedB, std::max<int64_t>(1, p.blocks() * k * p.block));
   p.data = data;
+  return data;
+}
+
+template <class T>
+Panels pack_panels(const T* b, int64_t k, int64_t cols, int64_t ldb) {
+  Panels p;
+  float* data = scratch_panels(p, k, cols);
   const int64_t blocks = p.blocks(), block = p.block;
   parallel_for(0, blocks * k, std::max<int64_t>(1, 8192 / block), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -249,12 +256,7 @@ void pack_transposed(const T* src, int64_t rows, int64_t k, int64_t ld, int64_t 
 template <class T>
 Panels pack_panels_transposed(const T* x, int64_t cols, int64_t k, int64_t ldx) {
   Panels p;
-  p.k = k;
-  p.cols = cols;
-  p.block = panel_block(cols);
-  float* data =
-      scratch_of<float>(Scratch::kPackedB, std::max<int64_t>(1, p.blocks() * k * p.block));
-  p.data = data;
+  float* data = scratch_panels(p, k, cols);
   pack_transposed(x, cols, k, ldx, p.block, data);
   return p;
 }
