@@ -89,14 +89,23 @@ fs::path resolve_model_dir(const Args& args) {
   return loc.dir;
 }
 
-std::vector<int64_t> parse_list(const std::string& text, const char* option, int64_t lo,
-                                int64_t hi) {
-  std::vector<int64_t> out;
+// The comma-separated items of an option's value ("" is one empty item, which the callers refuse).
+std::vector<std::string> comma_items(const std::string& text) {
+  std::vector<std::string> items;
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
     if (comma == std::string::npos) comma = text.size();
-    const std::string item = text.substr(pos, comma - pos);
+    items.push_back(text.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return items;
+}
+
+std::vector<int64_t> parse_list(const std::string& text, const char* option, int64_t lo,
+                                int64_t hi) {
+  std::vector<int64_t> out;
+  for (const std::string& item : comma_items(text)) {
     char* end = nullptr;
     const long long v = std::strtoll(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || v < lo || v > hi) {
@@ -104,18 +113,13 @@ std::vector<int64_t> parse_list(const std::string& text, const char* option, int
                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
     }
     out.push_back(v);
-    pos = comma + 1;
   }
   return out;
 }
 
 std::vector<PruneMethod> parse_methods(const std::string& text) {
   std::vector<PruneMethod> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    if (comma == std::string::npos) comma = text.size();
-    const std::string item = text.substr(pos, comma - pos);
+  for (const std::string& item : comma_items(text)) {
     if (item == "magnitude") {
       out.push_back(PruneMethod::kMagnitude);
     } else if (item == "transposable") {
@@ -123,7 +127,6 @@ std::vector<PruneMethod> parse_methods(const std::string& text) {
     } else {
       throw UsageError("--prune: '" + item + "' is not magnitude or transposable");
     }
-    pos = comma + 1;
   }
   return out;
 }
