@@ -114,9 +114,9 @@ TEST(GpuActivation, OthersMatchTheHostReference) {
     for (size_t i = 0; i < x.size(); ++i) {
       const float v = x[i];
       const float ref = detail::activate(a, v);
-      const float exp_arg = a == Activation::kSilu       ? std::fabs(v)
-                            : a == Activation::kGeluTanh ? 1.6f * std::fabs(v + 0.044715f * v * v * v)
-                                                         : 0.0f;
+      float exp_arg = 0.0f;  // the magnitude of the argument of the activation's exp
+      if (a == Activation::kSilu) exp_arg = std::fabs(v);
+      if (a == Activation::kGeluTanh) exp_arg = 1.6f * std::fabs(v + 0.044715f * v * v * v);
       ASSERT_NEAR(y[i], ref, (1.0f + exp_arg) * 1e-6f * std::fabs(ref) + 1e-37f)
           << "activation " << static_cast<int>(a) << " x = " << v;
     }

@@ -707,8 +707,9 @@ int run_bench(const Args& args) {
     row.n = c.n;
     row.k = c.k;
     row.dtype = c.dtype == DType::kF16 ? "f16" : "bf16";
-    const int nsets = buffer_sets(
-        row.sparse_bytes(), row.dense_bytes() + 3.5 * c.n * c.k + (c.residual ? 4.0 : 2.0) * c.m * c.n);
+    const int nsets =
+        buffer_sets(row.sparse_bytes(),
+                    row.dense_bytes() + 3.5 * c.n * c.k + (c.residual ? 4.0 : 2.0) * c.m * c.n);
     row.sets = nsets;
 
     Compressed24 w_cpu;
