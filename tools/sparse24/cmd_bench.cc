@@ -525,6 +525,16 @@ int run_bench(const Args& args) {
   S24_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   uint64_t seed = 1;
 
+  // A row's identity: the case's tag, shape and short dtype name.
+  auto row_for = [](const Case& c) {
+    BenchRow row;
+    row.tag = c.tag;
+    row.m = c.m;
+    row.n = c.n;
+    row.k = c.k;
+    row.dtype = short_dtype(c.dtype);
+    return row;
+  };
   // Buffer sets per row: enough that one pass over them moves >= 4x the L2 (call_bytes: the
   // smallest footprint of one call, the sparse one), within a third of the free device memory
   // (set_bytes: everything one set allocates).
@@ -555,12 +565,7 @@ int run_bench(const Args& args) {
   // native sparse product goes through the public API (SparseWeight, linear_out): while it
   // throws (kUnsupported until the 8-bit kernel exists) its cells say "n/a (reason)".
   auto run_case_q8 = [&](const Case& c) {
-    BenchRow row;
-    row.tag = c.tag;
-    row.m = c.m;
-    row.n = c.n;
-    row.k = c.k;
-    row.dtype = short_dtype(c.dtype);
+    BenchRow row = row_for(c);
     const bool integer = c.dtype == DType::kI8;
     row.dense_note = integer ? "cuBLASLt I8 x I8 -> I32 product (no conversion)"
                              : std::string("cuBLASLt ") + dtype_name(c.dtype) + " x " +
@@ -701,12 +706,7 @@ int run_bench(const Args& args) {
   };
 
   auto run_case = [&](const Case& c) {
-    BenchRow row;
-    row.tag = c.tag;
-    row.m = c.m;
-    row.n = c.n;
-    row.k = c.k;
-    row.dtype = c.dtype == DType::kF16 ? "f16" : "bf16";
+    BenchRow row = row_for(c);
     const int nsets =
         buffer_sets(row.sparse_bytes(),
                     row.dense_bytes() + 3.5 * c.n * c.k + (c.residual ? 4.0 : 2.0) * c.m * c.n);
