@@ -85,6 +85,32 @@ __device__ __forceinline__ float gelu_erf_gpu(float x) {
 __device__ __forceinline__ float activate_gpu(Activation a, float x) {
   return a == Activation::kGeluErf ? gelu_erf_gpu(x) : activate(a, x);
 }
+
+// activate_gpu over N values behind one switch: one uniform dispatch per N values, and inside a
+// case N independent chains for the scheduler to interleave (the sm_90a register epilogue).
+template <int N>
+__device__ __forceinline__ void activate_all_gpu(Activation a, float (&v)[N]) {
+  switch (a) {
+    case Activation::kRelu:
+#pragma unroll
+      for (int i = 0; i < N; ++i) v[i] = relu(v[i]);
+      break;
+    case Activation::kGeluErf:
+#pragma unroll
+      for (int i = 0; i < N; ++i) v[i] = gelu_erf_gpu(v[i]);
+      break;
+    case Activation::kGeluTanh:
+#pragma unroll
+      for (int i = 0; i < N; ++i) v[i] = gelu_tanh(v[i]);
+      break;
+    case Activation::kSilu:
+#pragma unroll
+      for (int i = 0; i < N; ++i) v[i] = silu(v[i]);
+      break;
+    case Activation::kNone:
+      break;
+  }
+}
 #endif
 
 }  // namespace s24::detail

@@ -14,6 +14,14 @@
 #define S24_ARCH_SM80_OR_NEWER 1
 #endif
 
+// The sm_90 instructions (mbarrier, TMA, stmatrix, clusters); the wgmma ones need sm_90a
+// (S24_ARCH_SM90A, wgmma.cuh).
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 900)
+#define S24_ARCH_SM90_OR_NEWER 0
+#else
+#define S24_ARCH_SM90_OR_NEWER 1
+#endif
+
 namespace s24::arch {
 
 // Called from the #else branch of a wrapper compiled for an architecture that lacks it.

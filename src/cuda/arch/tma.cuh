@@ -15,12 +15,6 @@
 #include "cuda/arch/arch_guard.cuh"
 #include "cuda/arch/cp_async.cuh"
 
-#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ < 900)
-#define S24_ARCH_SM90_OR_NEWER 0
-#else
-#define S24_ARCH_SM90_OR_NEWER 1
-#endif
-
 namespace s24::arch {
 
 #if S24_ARCH_SM90_OR_NEWER

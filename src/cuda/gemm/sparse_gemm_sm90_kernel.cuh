@@ -22,9 +22,12 @@
 //      barrier pair lets their mainloops take turns, so that one warpgroup's epilogue runs while
 //      the other's wgmma keep the tensor cores busy. The turns also keep the stage ring consumed
 //      in the producer's order, which its parity-based waits need.
-// Epilogue per consumer warpgroup, 32 tokens at a time: the f32 accumulators through a padded
-// shared tile (conflict-free scalar stores), then per 8 outputs of a token row the scales, bias,
-// activation and 16-byte residual load, one rounding and one 16-byte store (store_outputs).
+// Epilogue per consumer warpgroup, 32 tokens at a time, in one of two forms (uniform per launch):
+//  - 16-bit outputs without a residual (sm90_epilogue_16bit): scales, bias and activation in
+//    registers, one rounding, stmatrix.trans into 16-bit token rows, one barrier, 16-byte stores;
+//  - f32 outputs or a residual: the f32 accumulators through a padded shared tile (conflict-free
+//    scalar stores), then per 8 outputs of a token row the scales, bias, activation and 16-byte
+//    residual load, one rounding and one 16-byte store (store_outputs).
 #pragma once
 
 #include <cuda.h>
@@ -35,6 +38,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/arch/stmatrix.cuh"
 #include "cuda/arch/tma.cuh"
 #include "cuda/arch/wgmma.cuh"
 #include "cuda/gemm/sparse_gemm_kernel.cuh"  // store_outputs
@@ -106,6 +110,127 @@ __device__ __forceinline__ void with_constant(int value, F& f) {
   if constexpr (I < kCount) {
     if (value == I) f(std::integral_constant<int, I>{});
     else with_constant<kCount, I + 1>(value, f);
+  }
+}
+
+// The epilogue of a tile with 16-bit outputs and no residual: everything but the transpose
+// happens in registers. Per 16 tokens a thread takes 8 * kSlices accumulators (with_constant),
+// applies ops.h's scales, bias and activation, rounds once to T and writes them with one
+// stmatrix.trans per m64 slice into 16-bit token rows of a staging buffer. Per 32 tokens the
+// warpgroup synchronizes once, then each thread copies 16-byte pieces of whole token rows to Y
+// (256-byte row segments per 16 lanes). Two buffers alternate, so that one barrier per 32 tokens
+// orders both a buffer's staging and its reuse. The v8 epilogue it replaces for these outputs
+// staged f32 values and synchronized twice per 32 tokens, and each 8-output item then ran a
+// dependent chain (shared load, scales, activation dispatch, store): 64-73% of the BERT fc1
+// kernels' warp samples (bench/NOTES.md, sm90 v9).
+// Rows are unpadded: the 16-byte chunks of staged token row r are XOR-permuted by r % 8, so the
+// 8 rows of a stmatrix matrix and the 8 chunks that a quarter-warp reads lie in distinct bank
+// groups.
+// Known cost: GELU. ptxas compiles the consumers for the kernel's 168 registers (not for
+// setmaxnreg's 232), so a 128-accumulator tile leaves ~40 registers for a step's 16 values, the
+// column terms, the addresses and GELU's temporaries, and the 16 GELUs of a step run nearly one
+// after another, waiting on their MUFU results (ncu). BERT fc1 + GELU at batch 16 measured 10%
+// slower than v8; 8-token steps recovered it but lost 10% on every batch-64/256 row (NOTES).
+template <class T, int BM, int kSlices, class Acc>
+__device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
+                                                    Acc (&acc)[kSlices][BM / 2],
+                                                    uint8_t* staging, int n_base, int m_base,
+                                                    int warp, int lane, int barrier_id) {
+  constexpr int kWgRows = 64 * kSlices;
+  constexpr int kRowBytes = kWgRows * 2;
+  constexpr int kChunk = Sm90TileConfig::kEpilogueTokens;
+  constexpr int kBufferBytes = kChunk * kRowBytes;
+  constexpr int kPieces = kWgRows / 8;  // 16-byte pieces per staged token row
+  constexpr int kCopies = kChunk * kPieces / 128;
+  static_assert(kCopies * 128 == kChunk * kPieces, "a chunk's pieces split evenly");
+  const int g = lane / 4, t = lane % 4;
+  const int tid = threadIdx.x % 128;
+  // The accumulator fragment: acc[sl][j * 4 + 2 * h + odd] is feature sl * 64 + warp * 16 +
+  // 8 * h + g of the warpgroup's rows and token j * 8 + 2 * t + odd of the tile. A missing
+  // w_scale multiplies by 1 and a missing bias adds -0.0f: both leave every value's bits as
+  // ops.h's skipped steps do, so the arithmetic needs no branch.
+  float col_scale[kSlices][2], col_bias[kSlices][2];
+#pragma unroll
+  for (int sl = 0; sl < kSlices; ++sl)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int n = n_base + sl * 64 + warp * 16 + 8 * h + g;
+      const bool valid = n < p.n;
+      col_scale[sl][h] = p.w_scale != nullptr && valid ? p.w_scale[n] : 1.0f;
+      col_bias[sl][h] =
+          p.bias != nullptr && valid ? static_cast<float>(static_cast<const T*>(p.bias)[n]) : -0.0f;
+    }
+  // stmatrix: lane 8q + r gives row r of matrix q = 2 * jj + h, the 8 features at chunk
+  // sl * 8 + warp * 2 + h of token 8 * jj + r of the 16-token step.
+  const int q = lane / 8, r = lane % 8;
+  const uint32_t store_offset =
+      ((q / 2) * 8 + r) * kRowBytes + (((warp * 2 + q % 2) ^ r) * 16);
+  const uint32_t staging_addr = arch::smem_addr(staging);
+  const Activation act = static_cast<Activation>(p.activation);
+
+  // A step's accumulators are copied as they are and converted after the copy: converting inside
+  // the per-step cases let ptxas convert all of int8's 128 accumulators at once, and spill.
+  Acc step_acc[kSlices * 8];
+  auto take_step = [&](auto step) {
+    constexpr int s = decltype(step)::value;
+#pragma unroll
+    for (int sl = 0; sl < kSlices; ++sl)
+#pragma unroll
+      for (int i = 0; i < 8; ++i) step_acc[sl * 8 + i] = acc[sl][s * 8 + i];
+  };
+  float v[kSlices * 8];
+#pragma unroll 1
+  for (int c = 0; c < BM / kChunk; ++c) {
+    const int buffer = (c & 1) * kBufferBytes;
+#pragma unroll 1
+    for (int half = 0; half < 2; ++half) {
+      const int step = 2 * c + half;
+      with_constant<BM / 16>(step, take_step);
+#pragma unroll
+      for (int i = 0; i < kSlices * 8; ++i) v[i] = static_cast<float>(step_acc[i]);
+      // ((alpha * x_scale[m]) * w_scale[n]) * acc + bias[n], left to right as ops.h writes it,
+      // unfused (the CPU reference rounds the product and the sum separately).
+      float row_scale[2][2];
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj)
+#pragma unroll
+        for (int odd = 0; odd < 2; ++odd) {
+          const int m = m_base + step * 16 + 8 * jj + 2 * t + odd;
+          row_scale[jj][odd] =
+              p.x_scale != nullptr && m < p.m ? p.alpha * p.x_scale[m] : p.alpha;
+        }
+#pragma unroll
+      for (int sl = 0; sl < kSlices; ++sl)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const int jj = i / 4, h = (i / 2) % 2, odd = i % 2;
+          float& x = v[sl * 8 + i];
+          x = __fadd_rn(__fmul_rn(__fmul_rn(row_scale[jj][odd], col_scale[sl][h]), x),
+                        col_bias[sl][h]);
+        }
+      activate_all_gpu(act, v);
+#pragma unroll
+      for (int sl = 0; sl < kSlices; ++sl) {
+        uint32_t packed[4];
+#pragma unroll
+        for (int w = 0; w < 4; ++w)  // word w: the token pair of matrix w = 2 * jj + h
+          packed[w] = Pack2<T>::from_float2(v[sl * 8 + 2 * w], v[sl * 8 + 2 * w + 1]);
+        arch::stmatrix_x4_trans(
+            staging_addr + buffer + half * 16 * kRowBytes + store_offset + sl * 128, packed);
+      }
+    }
+    arch::named_barrier_sync(barrier_id, 128);
+#pragma unroll
+    for (int k = 0; k < kCopies; ++k) {
+      const int piece = tid + 128 * k;
+      const int tok = piece / kPieces, chunk = piece % kPieces;
+      const int m = m_base + c * kChunk + tok, n = n_base + chunk * 8;
+      if (m < p.m && n < p.n) {
+        const uint4 out = *reinterpret_cast<const uint4*>(staging + buffer + tok * kRowBytes +
+                                                          ((chunk ^ (tok & 7)) * 16));
+        *reinterpret_cast<uint4*>(static_cast<T*>(p.y) + static_cast<int64_t>(m) * p.n + n) = out;
+      }
+    }
   }
 }
 
@@ -323,17 +448,39 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     release(previous_stage);
 
     // ---- epilogue ----
-    // The accumulators go to shared memory unchanged, 32 tokens at a time; the scales, bias,
+    // 16-bit outputs without a residual: sm90_epilogue_16bit. Otherwise (f32 outputs, residuals)
+    // the accumulators go to shared memory unchanged, 32 tokens at a time; the scales, bias,
     // activation and residual are applied per 8 outputs in a rolled loop, in the order of ops.h,
     // by the same code as the mma.sp kernel (store_outputs). The chunk loop is rolled too: only
     // the stores that pick a chunk's registers (compile-time indices, reached through
     // with_constant) exist once per chunk, the per-item code once per kernel: 2.5-3 k SASS
     // instructions instead of 4.3-7.6 k. Unrolled, the 16-bit epilogue cost instruction fetch
     // stalls (ncu) and BERT time (bench/NOTES.md, sm90 v5, v7 and v8).
-    const int g = lane / 4, t = lane % 4;
     const int n_base = tile_n * kRows + row_block * kWgRows;  // this warpgroup's first feature
     const int m_base = tile_m * BM;
     float* staging = s_staging + cw * kChunk * kLd;
+    // 16-bit outputs without a residual: the register epilogue (one rounding before the residual
+    // add would be a second one, so residuals and f32 outputs keep the f32 staging below).
+    if (p.residual == nullptr) {
+      uint8_t* staging16 = reinterpret_cast<uint8_t*>(staging);
+      if constexpr (std::is_void_v<TOut>) {
+        if (p.out_dtype == kOutF16) {
+          sm90_epilogue_16bit<__half, BM, kSlices>(p, acc, staging16, n_base, m_base, warp, lane,
+                                                   1 + cw);
+          continue;
+        }
+        if (p.out_dtype == kOutBF16) {
+          sm90_epilogue_16bit<__nv_bfloat16, BM, kSlices>(p, acc, staging16, n_base, m_base,
+                                                          warp, lane, 1 + cw);
+          continue;
+        }
+      } else if constexpr (!std::is_same_v<TOut, float>) {
+        sm90_epilogue_16bit<TOut, BM, kSlices>(p, acc, staging16, n_base, m_base, warp, lane,
+                                               1 + cw);
+        continue;
+      }
+    }
+    const int g = lane / 4, t = lane % 4;
     const int tid = threadIdx.x % 128;
     constexpr int kGroups = kWgRows / 8;  // 8-feature groups per token row
     // A thread stores the same 8 features of every token row it visits (128 is a multiple of

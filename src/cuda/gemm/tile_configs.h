@@ -130,6 +130,8 @@ struct Sm90TileConfig {
   constexpr int meta_pair_bytes(bool q8) const { return q8 ? 512 : 256; }
   constexpr int meta_bytes(bool q8) const { return rows() / 32 * meta_pair_bytes(q8); }
   constexpr int stage_bytes(bool q8) const { return x_bytes() + value_bytes() + meta_bytes(q8); }
+  // Per consumer warpgroup kEpilogueTokens f32 rows of epilogue_ld(); the 16-bit epilogue uses
+  // the same bytes as two buffers of kEpilogueTokens unpadded 16-bit rows.
   constexpr int staging_bytes() const { return 2 * kEpilogueTokens * epilogue_ld() * 4; }
   // + 1024 for aligning the dynamic base, + the stage barriers and the two turn barriers.
   constexpr int smem_bytes(bool q8) const {
@@ -165,6 +167,8 @@ constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
          (c.cluster == 1 || (c.cluster == 2 && (c.bm / 2) % 8 == 0)) &&
          c.smem_bytes(false) <= 227 * 1024 && c.x_bytes() % 1024 == 0 &&
          c.value_bytes() % 512 == 0 &&
+         2 * Sm90TileConfig::kEpilogueTokens * c.wg_rows() * 2 <=
+             Sm90TileConfig::kEpilogueTokens * c.epilogue_ld() * 4 &&
          (c.stages_q8 == 0 ||
           (c.stages_q8 >= 2 && c.cluster == 1 && c.smem_bytes(true) <= 227 * 1024));
 }
