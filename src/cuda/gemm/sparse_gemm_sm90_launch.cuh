@@ -88,10 +88,13 @@ void launch_config(int config, const Sm90Launch& l) {
     case kSm90N128M256: return launch<Op, TOut, kSm90N128M256>(l);
     case kSm90N256M64: return launch<Op, TOut, kSm90N256M64>(l);
     case kSm90N256M128: return launch<Op, TOut, kSm90N256M128>(l);
+    case kSm90N128M96: return launch<Op, TOut, kSm90N128M96>(l);
+    case kSm90N128M192: return launch<Op, TOut, kSm90N128M192>(l);
     case kSm90PingN128M128: return launch<Op, TOut, kSm90PingN128M128>(l);
     case kSm90PingN128M64: return launch<Op, TOut, kSm90PingN128M64>(l);
     case kSm90ClusterN128M128: return launch<Op, TOut, kSm90ClusterN128M128>(l);
     case kSm90ClusterN128M256: return launch<Op, TOut, kSm90ClusterN128M256>(l);
+    case kSm90ClusterN128M192: return launch<Op, TOut, kSm90ClusterN128M192>(l);
     case kSm90ClusterPingN128M128: return launch<Op, TOut, kSm90ClusterPingN128M128>(l);
   }
   S24_THROW(ErrorCode::kInvalidArgument, "unknown sm_90a GEMM tile configuration ", config);
@@ -100,6 +103,8 @@ void launch_config(int config, const Sm90Launch& l) {
 // The 8-bit instantiations (Y's type at run time, Sm90Params::out_dtype). w / x: F8_E4M3 or
 // F8_E5M2 each (fp8), both I8 (s8).
 void launch_sm90_fp8(DType w, DType x, int config, const Sm90Launch& l);
+void launch_sm90_fp8_w_e4m3(bool x_e4m3, int config, const Sm90Launch& l);
+void launch_sm90_fp8_w_e5m2(bool x_e4m3, int config, const Sm90Launch& l);
 void launch_sm90_s8(int config, const Sm90Launch& l);
 
 }  // namespace s24::detail::gemm

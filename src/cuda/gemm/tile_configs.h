@@ -103,7 +103,8 @@ constexpr int kMaxSplits = 32;
 // operands, with that depth (the larger metadata can push the 16-bit depth past 227 KB).
 struct Sm90TileConfig {
   const char* name;
-  int bm;         // tokens per tile = wgmma N (64, 128 or 256: the generated instructions)
+  int bm;         // tokens per tile = wgmma N (64, 96, 128, 192 or 256: the generated
+                  // instructions; whole 32-token epilogue chunks)
   int slices;     // m64 A tiles per consumer warpgroup (1 or 2); accumulators: slices * bm / 2
   int stages;     // TMA pipeline depth (k-blocks in flight), 16-bit operands
   bool pingpong;  // warpgroups own alternate tiles (else both share each tile)
@@ -139,15 +140,22 @@ struct Sm90TileConfig {
   }
 };
 
+// The 96- and 192-token tiles exist for wave quantization: BERT's N = 768 products at batch 16
+// (M = 6144) make 288 tiles of 128 x 128, 2.2 waves on 132 SMs, i.e. three rounds of which the
+// last is a fifth full; 128 x 96 makes 384 tiles (2.9 waves). At batch 64 (M = 24576) 128 x 256
+// makes 576 tiles (4.4 waves), 128 x 192 768 (5.8 waves).
 enum Sm90ConfigId : int {
   kSm90N128M128 = 0,  // cooperative
   kSm90N128M256,
   kSm90N256M64,
   kSm90N256M128,
+  kSm90N128M96,
+  kSm90N128M192,
   kSm90PingN128M128,  // ping-pong
   kSm90PingN128M64,
   kSm90ClusterN128M128,  // cooperative, clusters of 2
   kSm90ClusterN128M256,
+  kSm90ClusterN128M192,
   kSm90ClusterPingN128M128,  // ping-pong, clusters of 2
   kSm90ConfigCount
 };
@@ -156,13 +164,15 @@ constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
     // name          bm  slices stages pingpong cluster stages_q8
     {"wg_n128m128", 128, 1, 8, false, 1, 8},  {"wg_n128m256", 256, 1, 5, false, 1, 4},
     {"wg_n256m64", 64, 2, 7, false, 1, 0},    {"wg_n256m128", 128, 2, 5, false, 1, 0},
+    {"wg_n128m96", 96, 1, 9, false, 1, 9},    {"wg_n128m192", 192, 1, 6, false, 1, 6},
     {"wgp_n128m128", 128, 2, 7, true, 1, 7},  {"wgp_n128m64", 64, 2, 10, true, 1, 0},
     {"wgc_n128m128", 128, 1, 8, false, 2, 0}, {"wgc_n128m256", 256, 1, 5, false, 2, 0},
-    {"wgpc_n128m128", 128, 2, 7, true, 2, 0},
+    {"wgc_n128m192", 192, 1, 6, false, 2, 0}, {"wgpc_n128m128", 128, 2, 7, true, 2, 0},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
-  return (c.bm == 64 || c.bm == 128 || c.bm == 256) && (c.slices == 1 || c.slices == 2) &&
+  return (c.bm == 64 || c.bm == 96 || c.bm == 128 || c.bm == 192 || c.bm == 256) &&
+         c.bm % Sm90TileConfig::kEpilogueTokens == 0 && (c.slices == 1 || c.slices == 2) &&
          c.slices * c.bm <= 256 && c.rows() % 128 == 0 && c.stages >= 2 &&
          (c.cluster == 1 || (c.cluster == 2 && (c.bm / 2) % 8 == 0)) &&
          c.smem_bytes(false) <= 227 * 1024 && c.x_bytes() % 1024 == 0 &&
