@@ -10,10 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/test_util.h"
+#include "cuda/gemm/sm90_plan_table.h"
 
 namespace s24 {
 namespace {
@@ -125,9 +128,45 @@ TEST_F(CliTest, HelpForEveryCommand) {
     EXPECT_NE(top.out.find(cmd), std::string::npos) << top.out;
 }
 
+// The rows of a written table, parsed back into the dispatcher's row type.
+struct ParsedTable {
+  std::vector<std::string> names;  // storage for the rows' configuration names
+  std::vector<detail::gemm::Sm90PlanRow> rows;
+};
+ParsedTable parse_plan_table(const std::string& text) {
+  ParsedTable t;
+  std::istringstream in(text);
+  std::string line;
+  std::vector<std::tuple<int, bool, long long, long long, long long>> keys;
+  while (std::getline(in, line)) {
+    int bits = 0;
+    char act[8] = "";
+    long long m = 0, n = 0, k = 0;
+    char name[64] = "";
+    if (std::sscanf(line.c_str(), "{%d, %7[a-z], %lld, %lld, %lld, \"%63[^\"]\"}", &bits, act, &m,
+                    &n, &k, name) == 6) {
+      keys.emplace_back(bits, std::string(act) == "true", m, n, k);
+      t.names.push_back(name);
+    }
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& [bits, act, m, n, k] = keys[i];
+    t.rows.push_back({bits, act, m, n, k, t.names[i].c_str()});
+  }
+  return t;
+}
+
+std::string lookup(const ParsedTable& t, int64_t m, int64_t n, int64_t k, int bits,
+                   bool activated) {
+  const auto* r = detail::gemm::sm90_table_row(t.rows.data(), t.rows.data() + t.rows.size(), m,
+                                               n, k, bits, activated);
+  return r != nullptr ? r->config : "none";
+}
+
 // `bench --merge --plan-table` (works without a GPU): the dispatcher's sm_90a tile table from
-// --tune results, pooled per (operand width, M, K), with configurations that cannot serve 8-bit
-// operands ignored for them, redundant rows dropped and an unbounded row per width.
+// --tune results, pooled per (operand width, activation, M, N, K), with configurations that cannot
+// serve 8-bit operands ignored for them, redundant rows dropped and an unbounded row per width;
+// and the dispatcher's lookup over the written rows gives each tuned shape its fastest tile.
 TEST_F(CliTest, BenchMergeWritesThePlanTable) {
   fs::create_directories(path("r1"));
   {
@@ -137,8 +176,12 @@ TEST_F(CliTest, BenchMergeWritesThePlanTable) {
    {"plan":"wg_n128m128","ms":0.1},{"plan":"wg_n128m256","ms":0.2}]},
  {"tag":"b","dtype":"F16","m":6144,"n":768,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.09},
    {"plan":"wg_n128m256","ms":0.1}]},
- {"tag":"c","dtype":"BF16","m":6144,"n":3072,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.31},
-   {"plan":"wg_n128m256","ms":0.2}]},
+ {"tag":"b2","dtype":"BF16","m":6144,"n":768,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.1},
+   {"plan":"wg_n128m256","ms":0.1}]},
+ {"tag":"c","dtype":"BF16","m":6144,"n":3072,"k":768,"activated":false,
+   "results":[{"plan":"wgp_n128m128","ms":0.31},{"plan":"wg_n128m256","ms":0.2}]},
+ {"tag":"c+gelu","dtype":"F16","m":6144,"n":3072,"k":768,"activated":true,
+   "results":[{"plan":"wgp_n128m128","ms":0.2},{"plan":"wg_n128m256","ms":0.3}]},
  {"tag":"d","dtype":"F16","m":24576,"n":768,"k":768,"results":[{"plan":"wgp_n128m128","ms":0.2},
    {"plan":"wg_n128m256","ms":0.3}]},
  {"tag":"e","dtype":"I8","m":8192,"n":8192,"k":8192,"results":[{"plan":"wgp_n128m128","ms":0.7},
@@ -149,12 +192,31 @@ TEST_F(CliTest, BenchMergeWritesThePlanTable) {
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
   const std::string table = slurp(path("t.inc"));
   const std::string want =
-      "{16, 128, -1, \"wg_n128m128\"},\n"  // the mma.sp plan does not count
-      "{16, 6144, -1, \"wg_n128m256\"},\n"  // b and c pooled: 2.11 against 2.55
-      "{16, -1, -1, \"wgp_n128m128\"},\n"   // d, extended past the tuned range
-      "{8, -1, -1, \"wg_n128m256\"},\n";    // wg_n256m64 has no 8-bit depth
+      "{16, true, 6144, -1, -1, \"wgp_n128m128\"},\n"     // c+gelu: its own class, M-bounded
+      "{16, false, 128, -1, -1, \"wg_n128m128\"},\n"      // the mma.sp plan does not count
+      "{16, false, 6144, 768, -1, \"wgp_n128m128\"},\n"   // b and b2 pooled: 2.0 against 2.11
+      "{16, false, 6144, -1, -1, \"wg_n128m256\"},\n"     // c: N keys apart from b
+      "{16, false, -1, -1, -1, \"wgp_n128m128\"},\n"      // d, extended past the tuned range
+      "{8, false, -1, -1, -1, \"wg_n128m256\"},\n";       // wg_n256m64 has no 8-bit depth
   EXPECT_NE(table.find(want), std::string::npos) << table;
   EXPECT_NE(table.find("measured on Test GPU, 2026-11-21"), std::string::npos) << table;
+  // A GPU whose name does not say H200 gets the H100-class table.
+  EXPECT_NE(table.find("for sm90_plan_table_h100.inc"), std::string::npos) << table;
+
+  const ParsedTable t = parse_plan_table(table);
+  ASSERT_EQ(t.rows.size(), 6u) << table;
+  EXPECT_EQ(lookup(t, 6144, 768, 768, 16, false), "wgp_n128m128");
+  EXPECT_EQ(lookup(t, 6144, 3072, 768, 16, false), "wg_n128m256");
+  EXPECT_EQ(lookup(t, 6144, 3072, 768, 16, true), "wgp_n128m128");
+  // Nearest tuned shape at least as large: in M, then N (N = 1000 takes N = 3072's tile), then K.
+  EXPECT_EQ(lookup(t, 5000, 1000, 768, 16, false), "wg_n128m256");
+  EXPECT_EQ(lookup(t, 5000, 700, 4096, 16, false), "wgp_n128m128");
+  EXPECT_EQ(lookup(t, 100, 100000, 100000, 16, false), "wg_n128m128");
+  // Activated products beyond the tuned activated M take the general rows.
+  EXPECT_EQ(lookup(t, 8192, 3072, 768, 16, true), "wgp_n128m128");
+  EXPECT_EQ(lookup(t, 100, 3072, 768, 16, true), "wgp_n128m128");
+  EXPECT_EQ(lookup(t, 1 << 20, 1 << 20, 1 << 20, 8, true), "wg_n128m256");
+
   // Within 2% the configuration listed first (here the unclustered tile) takes the cell; a
   // larger margin goes to the faster one.
   fs::create_directories(path("r3"));
@@ -167,10 +229,14 @@ TEST_F(CliTest, BenchMergeWritesThePlanTable) {
                           path("t3.inc"), path("r3")});
   ASSERT_EQ(tie.rc, 0) << tie.out << tie.err;
   const std::string tie_table = slurp(path("t3.inc"));
-  EXPECT_NE(tie_table.find("{16, 8192, -1, \"wg_n128m256\"},\n"
-                           "{16, -1, -1, \"wgc_n128m256\"},\n"),
+  EXPECT_NE(tie_table.find("{16, false, 8192, -1, -1, \"wg_n128m256\"},\n"
+                           "{16, false, -1, -1, -1, \"wgc_n128m256\"},\n"),
             std::string::npos)
       << tie_table;
+  // The classes without tuned shapes (8-bit) keep the compiled-in rows, so the table still
+  // serves every width.
+  const ParsedTable t3 = parse_plan_table(tie_table);
+  EXPECT_NE(lookup(t3, 1 << 20, 1 << 20, 1 << 20, 8, false), "none");
   // Reports without --tune results cannot make a table.
   fs::create_directories(path("r2"));
   std::ofstream(path("r2/bench.json")) << R"({"gpu":"Test GPU","rows":[],"tuning":[]})";
@@ -179,6 +245,27 @@ TEST_F(CliTest, BenchMergeWritesThePlanTable) {
   EXPECT_EQ(none.rc, 1) << none.out << none.err;
   EXPECT_NE(none.err.find("--tune"), std::string::npos) << none.err;
   EXPECT_FALSE(fs::exists(path("t2.inc")));
+}
+
+// The device classes of the tables: HBM3e parts (H200, H200 NVL, GH200) and the rest.
+TEST(PlanTable, DeviceClassByName) {
+  using detail::gemm::Sm90TableClass;
+  using detail::gemm::sm90_table_class;
+  EXPECT_EQ(sm90_table_class("NVIDIA H200"), Sm90TableClass::kH200);
+  EXPECT_EQ(sm90_table_class("NVIDIA H200 NVL"), Sm90TableClass::kH200);
+  EXPECT_EQ(sm90_table_class("NVIDIA GH200 480GB"), Sm90TableClass::kH200);
+  EXPECT_EQ(sm90_table_class("NVIDIA H100 80GB HBM3"), Sm90TableClass::kH100);
+  EXPECT_EQ(sm90_table_class("NVIDIA H100 PCIe"), Sm90TableClass::kH100);
+  EXPECT_EQ(sm90_table_class(""), Sm90TableClass::kH100);
+  // Both compiled-in tables serve every width and activation class.
+  for (Sm90TableClass c : {Sm90TableClass::kH100, Sm90TableClass::kH200})
+    for (int bits : {16, 8})
+      for (bool act : {false, true}) {
+        const auto t = detail::gemm::sm90_plan_table(c);
+        EXPECT_NE(detail::gemm::sm90_table_row(t.first, t.last, 1 << 20, 1 << 20, 1 << 20, bits,
+                                               act),
+                  nullptr);
+      }
 }
 
 TEST_F(CliTest, UsageMistakesExitTwoWithOneLine) {

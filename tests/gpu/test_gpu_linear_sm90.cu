@@ -201,14 +201,16 @@ TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
 
 TEST(GpuLinearSm90, DispatcherPicksWgmmaForLargeM) {
   S24_REQUIRE_SM90();
-  const GemmPlan large =
-      detail::gemm::choose_plan_for(4096, 3072, 768, DType::kF16, Device::cuda(0));
+  const GemmPlan large = detail::gemm::choose_plan_for(4096, 3072, 768, DType::kF16,
+                                                       Activation::kNone, Device::cuda(0));
   EXPECT_TRUE(large.wgmma) << detail::gemm::plan_name(large);
-  const GemmPlan decode = detail::gemm::choose_plan_for(8, 3072, 768, DType::kF16, Device::cuda(0));
+  const GemmPlan decode = detail::gemm::choose_plan_for(8, 3072, 768, DType::kF16,
+                                                        Activation::kNone, Device::cuda(0));
   EXPECT_FALSE(decode.wgmma) << detail::gemm::plan_name(decode);
   // 128 tokens over too few output tiles to fill the GPU: the split-K mma.sp kernel.
   const GemmPlan narrow =
-      detail::gemm::choose_plan_for(128, 4096, 14336, DType::kF16, Device::cuda(0));
+      detail::gemm::choose_plan_for(128, 4096, 14336, DType::kF16, Activation::kNone,
+                                    Device::cuda(0));
   EXPECT_FALSE(narrow.wgmma) << detail::gemm::plan_name(narrow);
   // And the public path with no forced plan agrees with the reference.
   auto g = rng(93);

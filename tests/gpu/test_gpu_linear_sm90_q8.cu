@@ -259,7 +259,7 @@ TEST(GpuLinearSm90Q8, PublicPathAndDispatcher) {
     const DType x_dt = w_dt == DType::kF8E5M2 ? DType::kF8E4M3 : w_dt;
     // Decode-sized, BERT-sized and wide shapes all take the wgmma kernel (8-bit has no other).
     for (const Shape3& s : {Shape3{8, 768, 768}, Shape3{2048, 768, 3072}, Shape3{130, 4096, 512}}) {
-      const GemmPlan plan = detail::gemm::choose_plan_for(s.m, s.n, s.k, w_dt, dev);
+      const GemmPlan plan = detail::gemm::choose_plan_for(s.m, s.n, s.k, w_dt, Activation::kNone, dev);
       EXPECT_TRUE(plan.wgmma) << detail::gemm::plan_name(plan);
       Epilogue e;
       e.bias = true;

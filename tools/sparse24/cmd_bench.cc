@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "cuda/gemm/sm90_plan_table.h"  // plain C++: --merge --plan-table runs anywhere
 #include "sparse24/bench_report.h"
 #include "sparse24/plan_table.h"
 #include "sparse24/cli_util.h"
@@ -71,13 +72,15 @@ const char kHelp[] =
     "                   split-K for M <= 128; on sm_90 every wgmma configuration for M >= 64);\n"
     "                   the row then also reports the fastest (native_tuned_*)\n"
     "  --no-cusparselt  skip the cuSPARSELt backend\n"
-    "  --shape M,N,K[,DTYPE] benchmark only this shape (DTYPE f16, bf16, e4m3 or i8)\n"
+    "  --shape M,N,K[,DTYPE][,gelu] benchmark only this shape (DTYPE f16, bf16, e4m3 or i8;\n"
+    "                   gelu: with an erf GELU in the epilogue)\n"
     "  --case I         only row I of the sweep (0-based; --count prints how many there are):\n"
     "                   one process per row keeps a failing library call from taking the rest\n"
     "  --merge          combine the bench.json of the RUN_DIRs into one report in --out\n"
     "  --plan-table FILE write the dispatcher's sm_90a tile table (the fastest configuration per\n"
     "                   tuned shape) from the --tune results, for src/cuda/gemm/\n"
-    "                   sm90_plan_table.inc (then rebuild); scripts/tune_shapes.sh does it all\n"
+    "                   sm90_plan_table_h100.inc or _h200.inc (the GPU's class; then rebuild);\n"
+    "                   scripts/tune_shapes.sh does it all\n"
     "  --target-ms MS   measuring time per backend and method (default 250)\n\n"
     "Times are per call, medians: CUDA-graph replay (the headline numbers) and per-call CUDA\n"
     "events. Inputs rotate over enough buffer sets that one pass moves >= 4x the L2. The native\n"
@@ -212,13 +215,16 @@ void write_plan_table(const Args& args, const BenchMeta& meta,
   S24_CHECK(!tuning.empty(), ErrorCode::kInvalidArgument,
             "--plan-table needs --tune results (none in this run or in the merged reports)");
   const std::string text = sm90_plan_table_from_tuning(
-      tuning, "measured on " + (meta.gpu.empty() ? std::string("an unnamed GPU") : meta.gpu) +
-                  (meta.date.empty() ? std::string() : ", " + meta.date));
+      tuning, meta.gpu,
+      "measured on " + (meta.gpu.empty() ? std::string("an unnamed GPU") : meta.gpu) +
+          (meta.date.empty() ? std::string() : ", " + meta.date));
   std::ofstream f(path);
   f << text;
   S24_CHECK(f.good(), ErrorCode::kIo, "cannot write --plan-table ", path);
-  std::printf("wrote the sm_90a tile table (%zu tuned shapes) to %s; rebuild to use it\n",
-              tuning.size(), path.c_str());
+  std::printf("wrote the sm_90a tile table (%zu tuned shapes) to %s; copy it to src/cuda/gemm/%s "
+              "and rebuild to use it\n",
+              tuning.size(), path.c_str(),
+              detail::gemm::sm90_table_file(detail::gemm::sm90_table_class(meta.gpu)));
 }
 
 int merge_reports(const Args& args, const std::string& out_dir) {
@@ -406,7 +412,9 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor*
   using detail::gemm::GemmPlan;
   std::ostringstream js;
   js << "{\"tag\":\"" << c.tag << "\",\"dtype\":\"" << dtype_name(c.dtype) << "\",\"m\":" << c.m
-     << ",\"n\":" << c.n << ",\"k\":" << c.k << ",\"results\":[";
+     << ",\"n\":" << c.n << ",\"k\":" << c.k
+     << ",\"activated\":" << (c.activation != Activation::kNone ? "true" : "false")
+     << ",\"results\":[";
   bool first = true;
   double best = 1e30;
   std::string best_name;
@@ -451,7 +459,7 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor*
     }
   }
   const detail::gemm::GemmPlan chosen =
-      detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0));
+      detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, c.activation, Device::cuda(0));
   js << "],\"best\":\"" << best_name << "\",\"best_ms\":" << best << ",\"heuristic\":\""
      << detail::gemm::plan_name(chosen) << "\"}";
   std::printf("  tune %-20s %s M=%lld: best %s %.4f ms (heuristic %s)%s\n", c.tag.c_str(),
@@ -471,10 +479,24 @@ int run_bench(const Args& args) {
   const std::string spec = args.get("--shape", "");
   if (!spec.empty()) {
     long long m = 0, n = 0, k = 0;
-    char dt[16] = "f16";
-    const int got = std::sscanf(spec.c_str(), "%lld,%lld,%lld,%15s", &m, &n, &k, dt);
+    char rest[32] = "";
+    const int got = std::sscanf(spec.c_str(), "%lld,%lld,%lld,%31s", &m, &n, &k, rest);
     if (got < 3 || m <= 0 || n <= 0 || k <= 0) throw UsageError("bad --shape '" + spec + "'");
-    cases.push_back({"custom", m, n, k, parse_dtype(dt)});
+    // Optional DTYPE, then optional "gelu" (BERT's fc1 epilogue), in either order.
+    Case c{"custom", m, n, k, DType::kF16};
+    std::string fields = got == 4 ? rest : "";
+    while (!fields.empty()) {
+      const size_t comma = fields.find(',');
+      const std::string field = fields.substr(0, comma);
+      fields = comma == std::string::npos ? "" : fields.substr(comma + 1);
+      if (field == "gelu") {
+        c.activation = Activation::kGeluErf;
+        c.tag = "custom+gelu";
+      } else {
+        c.dtype = parse_dtype(field);
+      }
+    }
+    cases.push_back(c);
   }
   if (cases.empty()) cases = default_cases(quick);
   cases = filtered(cases, filter);
@@ -611,7 +633,7 @@ int run_bench(const Args& args) {
       bench::synchronize(stream.get());
       try {
         row.native_plan = detail::gemm::plan_name(
-            detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0)));
+            detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, c.activation, Device::cuda(0)));
       } catch (const Error&) {
         row.native_plan = "?";
       }
@@ -751,7 +773,7 @@ int run_bench(const Args& args) {
       detail::linear_dense_cuda(s.x, s.w_dense, &bias, s.y, with_residual(dense_opt, s));
     };
     row.native_plan = detail::gemm::plan_name(
-        detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, Device::cuda(0)));
+        detail::gemm::choose_plan_for(c.m, c.n, c.k, c.dtype, c.activation, Device::cuda(0)));
 
     // Native first, written out before the dense baseline runs: a library kernel that faults
     // poisons the CUDA context, and a row should keep whatever was measured before that.

@@ -14,7 +14,6 @@ namespace s24::cli {
 namespace {
 
 using s24::Json;
-using detail::gemm::kSm90PlanTable;
 using detail::gemm::sm90_config_index;
 
 int operand_bits(const std::string& dtype) {
@@ -25,7 +24,8 @@ int operand_bits(const std::string& dtype) {
 
 struct Row {
   int bits;
-  int64_t max_m, max_k;
+  bool activated;
+  int64_t max_m, max_n, max_k;
   std::string config;
 };
 
@@ -54,14 +54,21 @@ std::string choose_config(const std::map<std::string, double>& cell) {
 }  // namespace
 
 std::string sm90_plan_table_from_tuning(const std::vector<std::string>& tuning,
-                                        const std::string& provenance) {
-  // (bits, m, k) -> configuration -> sum over pooled shapes of time / that shape's best time.
-  std::map<std::tuple<int, int64_t, int64_t>, std::map<std::string, double>> cells;
-  std::map<std::tuple<int, int64_t, int64_t>, int> shapes_in_cell;
+                                        const std::string& gpu, const std::string& provenance) {
+  const detail::gemm::Sm90TableClass table_class = detail::gemm::sm90_table_class(gpu);
+  const detail::gemm::Sm90PlanTable compiled_in = detail::gemm::sm90_plan_table(table_class);
+  // (bits, activated, m, n, k) -> configuration -> sum over pooled shapes of time / that
+  // shape's best time.
+  using Key = std::tuple<int, bool, int64_t, int64_t, int64_t>;
+  std::map<Key, std::map<std::string, double>> cells;
+  std::map<Key, int> shapes_in_cell;
   for (const std::string& text : tuning) {
     const Json o = Json::parse(text, "bench tuning result");
     const int bits = operand_bits(o.at("dtype").as_string());
-    const auto key = std::make_tuple(bits, o.at("m").as_int64(), o.at("k").as_int64());
+    // Results written before the activation key have none: bias-only products.
+    const Json* activated = o.find("activated");
+    const Key key{bits, activated != nullptr && activated->as_bool(), o.at("m").as_int64(),
+                  o.at("n").as_int64(), o.at("k").as_int64()};
     std::map<std::string, double> times;
     double best = 0;
     for (const Json& r : o.at("results").as_array()) {
@@ -84,45 +91,68 @@ std::string sm90_plan_table_from_tuning(const std::vector<std::string>& tuning,
       if (seen == 0 || cell.count(plan)) cell[plan] += ms / best;
   }
 
-  std::vector<Row> rows;
-  for (int bits : {16, 8}) {
+  // A row is redundant when the row after it covers its bounds with the same configuration
+  // (every shape it matches would match that one next).
+  auto covers = [](const Row& next, const Row& r) {
+    auto bound_ok = [](int64_t next_max, int64_t max) {
+      return next_max < 0 || (max >= 0 && next_max >= max);
+    };
+    return bound_ok(next.max_m, r.max_m) && bound_ok(next.max_n, r.max_n) &&
+           bound_ok(next.max_k, r.max_k) && next.config == r.config;
+  };
+  // One class (an operand width, with or without an activation) from its tuned cells.
+  auto class_rows = [&](int bits, bool activated) {
     std::vector<Row> mine;
     for (const auto& [key, cell] : cells) {
-      if (std::get<0>(key) != bits || cell.empty()) continue;
-      mine.push_back({bits, std::get<1>(key), std::get<2>(key), choose_config(cell)});
+      const auto& [b, a, m, n, k] = key;
+      if (b == bits && a == activated && !cell.empty())
+        mine.push_back({bits, activated, m, n, k, choose_config(cell)});
     }
-    if (mine.empty()) {  // keep the compiled-in rows of this width
-      for (const auto& r : kSm90PlanTable)
-        if (r.operand_bits == bits) rows.push_back({bits, r.max_m, r.max_k, r.config});
-      continue;
+    if (mine.empty()) return mine;
+    // cells iterate in (m, n, k) order. The largest tuned K of each (M, N) serves every larger K
+    // there, and the largest tuned N of each M every larger N (a decode-sized M keeps its small
+    // tiles however large the weight).
+    const size_t count = mine.size();
+    auto same_m = [&](size_t i, size_t j) { return j < count && mine[j].max_m == mine[i].max_m; };
+    std::vector<int64_t> last_n(count);  // the largest tuned N at each row's M
+    for (size_t i = count; i-- > 0;) last_n[i] = same_m(i, i + 1) ? last_n[i + 1] : mine[i].max_n;
+    for (size_t i = 0; i < count; ++i) {
+      if (!same_m(i, i + 1) || mine[i + 1].max_n != mine[i].max_n) mine[i].max_k = -1;
+      if (mine[i].max_n == last_n[i]) mine[i].max_n = -1;
     }
-    // cells iterate in (m, k) order. The largest tuned K of each M serves every larger K at that
-    // M (a decode-sized M keeps its small tiles however long K is), and the largest tuned cell's
-    // configuration everything beyond the tuned M range.
-    for (size_t i = 0; i < mine.size(); ++i)
-      if (i + 1 == mine.size() || mine[i + 1].max_m != mine[i].max_m) mine[i].max_k = -1;
-    // A row is redundant when the row after it covers its bounds with the same configuration
-    // (every shape it matches would match that one next).
-    mine.push_back({bits, -1, -1, mine.back().config});
-    auto covers = [](const Row& next, const Row& r) {
-      const bool m_ok = next.max_m < 0 || (r.max_m >= 0 && next.max_m >= r.max_m);
-      const bool k_ok = next.max_k < 0 || (r.max_k >= 0 && next.max_k >= r.max_k);
-      return m_ok && k_ok && next.config == r.config;
-    };
+    // The general rows end with the largest tuned cell's configuration for everything beyond the
+    // tuned M range; activated rows stop there and leave larger M to the general rows.
+    if (!activated) mine.push_back({bits, false, -1, -1, -1, mine.back().config});
     std::vector<Row> kept{mine.back()};
     for (size_t i = mine.size() - 1; i-- > 0;)
       if (!covers(kept.back(), mine[i])) kept.push_back(mine[i]);
     std::reverse(kept.begin(), kept.end());
-    rows.insert(rows.end(), kept.begin(), kept.end());
+    return kept;
+  };
+  std::vector<Row> rows;
+  for (int bits : {16, 8}) {
+    std::vector<Row> activated = class_rows(bits, true);
+    std::vector<Row> general = class_rows(bits, false);
+    // A class with no tuned shape keeps the compiled-in table's rows of that class.
+    for (bool act : {true, false}) {
+      std::vector<Row>& mine = act ? activated : general;
+      if (!mine.empty()) continue;
+      for (const auto* r = compiled_in.first; r != compiled_in.last; ++r)
+        if (r->operand_bits == bits && r->activated == act)
+          mine.push_back({bits, act, r->max_m, r->max_n, r->max_k, r->config});
+    }
+    rows.insert(rows.end(), activated.begin(), activated.end());
+    rows.insert(rows.end(), general.begin(), general.end());
   }
 
   std::ostringstream out;
-  out << "// The sm_90a tile table (sm90_plan_table.h), written by `sparse24 bench --tune "
-         "--plan-table`\n// from "
+  out << "// The sm_90a tile table for " << detail::gemm::sm90_table_file(table_class)
+      << " (sm90_plan_table.h), written by\n// `sparse24 bench --tune --plan-table` from "
       << tuning.size() << " tuned shape(s); " << provenance << ".\n"
-      << "// bits  max_m  max_k  configuration\n";
+      << "// bits  activated  max_m  max_n  max_k  configuration\n";
   for (const Row& r : rows)
-    out << "{" << r.bits << ", " << r.max_m << ", " << r.max_k << ", \"" << r.config << "\"},\n";
+    out << "{" << r.bits << ", " << (r.activated ? "true" : "false") << ", " << r.max_m << ", "
+        << r.max_n << ", " << r.max_k << ", \"" << r.config << "\"},\n";
   return out.str();
 }
 

@@ -104,7 +104,8 @@ const int* ctas_per_sm(DType dtype, int device) {
 
 }  // namespace
 
-GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device) {
+GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, Activation activation,
+                         const Device& device) {
   ensure_current_device(device);
   const DeviceInfo& info = device_info(device.index);
   const bool sm90 = info.cc_major == 9 && info.cc_minor == 0;
@@ -113,10 +114,10 @@ GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Dev
     S24_CHECK(sm90, ErrorCode::kUnsupported, "8-bit sparse products need an sm_90 GPU ",
               "(H100/H200: the wgmma kernel); ", info.name, " is sm_", info.cc_major,
               info.cc_minor);
-    return choose_sm90_plan(m, n, k, info.sm_count, dtype);
+    return choose_sm90_plan(m, n, k, info.name, dtype, activation);
   }
   if (sm90 && prefer_sm90(m, n, k, info.sm_count))
-    return choose_sm90_plan(m, n, k, info.sm_count, dtype);
+    return choose_sm90_plan(m, n, k, info.name, dtype, activation);
   return choose_plan(m, n, k, info.sm_count, ctas_per_sm(dtype, device.index));
 }
 
@@ -176,7 +177,8 @@ std::string plan_name(const GemmPlan& plan) {
 void run_sparse_gemm(const GemmArgs& a, const GemmPlan* forced) {
   if (a.m == 0 || a.n == 0) return;
   GemmPlan plan =
-      forced ? normalize_plan(*forced, a.k) : choose_plan_for(a.m, a.n, a.k, a.dtype, a.device);
+      forced ? normalize_plan(*forced, a.k)
+             : choose_plan_for(a.m, a.n, a.k, a.dtype, a.activation, a.device);
   if (is_8bit_dtype(a.dtype)) {
     S24_CHECK(plan.wgmma, ErrorCode::kUnsupported, "8-bit sparse products run on the sm_90a ",
               "wgmma kernel only; ", plan_name(plan), " is an mma.sp plan");

@@ -24,17 +24,20 @@ struct GemmPlan {
 // leave SMs idle: memory-bound shapes then stream the weight from every SM, without the traffic
 // and fix-up tail of deeper splits (tuned on an H200, bench/NOTES.md).
 GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* ctas_per_sm);
-// The sm_90a tile configuration for a compute-bound shape: the tuned table of
-// sm90_plan_table.inc, by operand width (dtype F16 / BF16 or 8-bit).
-GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, int sm_count,
-                          DType dtype = DType::kF16);
+// The sm_90a tile configuration for a compute-bound shape: the tuned table of the device's class
+// (`device_name`: H100 or H200, sm90_plan_table.h), by operand width (dtype F16 / BF16 or 8-bit),
+// M, N, K and by whether the epilogue applies an activation (its register cost favours other
+// tiles, bench/NOTES.md sm90 v9).
+GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, const std::string& device_name,
+                          DType dtype, Activation activation);
 // True when the wgmma kernel serves this shape on an sm_90 device: enough tokens that the tensor
 // cores, not the weight stream, bound the time, and enough 128 x 128 tiles to occupy half the
 // SMs (the wgmma kernel has no split-K; measured crossovers, bench/NOTES.md).
 bool prefer_sm90(int64_t m, int64_t n, int64_t k, int sm_count);
 // The dispatcher's plan: on sm_90 devices the wgmma kernel where prefer_sm90 says so, else the
 // mma.sp heuristic with the device's multiprocessor count and the kernels' measured occupancy.
-GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, const Device& device);
+GemmPlan choose_plan_for(int64_t m, int64_t n, int64_t k, DType dtype, Activation activation,
+                         const Device& device);
 // Clamps a (possibly forced) plan to what the shape allows: splits in [1, k-blocks], no empty
 // split. Throws kInvalidArgument for an unknown configuration.
 GemmPlan normalize_plan(GemmPlan plan, int64_t k);
