@@ -69,7 +69,22 @@ double rel_error(const Tensor& a, const Tensor& b) {
   return std::sqrt(num / den);
 }
 
-::testing::AssertionResult bit_equal(const Tensor& a, const Tensor& b) {
+namespace {
+
+// +0 or -0 of a float dtype: every bit but the sign is clear.
+bool is_float_zero(const Tensor& t, const unsigned char* element) {
+  uint32_t bits = 0;
+  switch (t.dtype()) {
+    case DType::kF32: std::memcpy(&bits, element, 4); return (bits & 0x7FFFFFFFu) == 0;
+    case DType::kF16:
+    case DType::kBF16: std::memcpy(&bits, element, 2); return (bits & 0x7FFFu) == 0;
+    case DType::kF8E4M3:
+    case DType::kF8E5M2: return (element[0] & 0x7Fu) == 0;
+    default: return false;
+  }
+}
+
+::testing::AssertionResult compare_bytes(const Tensor& a, const Tensor& b, bool signed_zeros_match) {
   if (a.shape() != b.shape())
     return ::testing::AssertionFailure()
            << "shapes differ: " << shape_str(a.shape()) << " vs " << shape_str(b.shape());
@@ -83,6 +98,8 @@ double rel_error(const Tensor& a, const Tensor& b) {
   const size_t es = ca.element_size();
   for (int64_t i = 0; i < ca.numel(); ++i) {
     if (std::memcmp(pa + i * es, pb + i * es, es) != 0) {
+      if (signed_zeros_match && is_float_zero(ca, pa + i * es) && is_float_zero(cb, pb + i * es))
+        continue;
       Tensor fa = ca.dtype() == DType::kU8 || ca.dtype() == DType::kI32 || ca.dtype() == DType::kI64
                       ? Tensor()
                       : ca.to_f32_cpu();
@@ -97,6 +114,15 @@ double rel_error(const Tensor& a, const Tensor& b) {
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+::testing::AssertionResult bit_equal(const Tensor& a, const Tensor& b) {
+  return compare_bytes(a, b, false);
+}
+::testing::AssertionResult bit_equal_up_to_zero_sign(const Tensor& a, const Tensor& b) {
+  return compare_bytes(a, b, true);
 }
 
 double tolerance(DType dtype) {

@@ -30,6 +30,10 @@ void poison(Tensor& t);
 double rel_error(const Tensor& a, const Tensor& b);
 // Exact equality of the bytes (shape and dtype must match too).
 ::testing::AssertionResult bit_equal(const Tensor& a, const Tensor& b);
+// bit_equal, except that +0 and -0 match. The 2:4 format counts -0 as zero (docs/FORMAT.md):
+// compress keeps a -0 byte for byte only where the completion rule picks its position, so a
+// round trip of a matrix holding -0 is exact up to the sign of its zeros.
+::testing::AssertionResult bit_equal_up_to_zero_sign(const Tensor& a, const Tensor& b);
 // The per-dtype tolerance for a product with K-long f32-accumulated sums, inputs rounded to
 // `dtype`: f32 1e-5, f16 2e-3, bf16 1.6e-2, fp8 e4m3 8e-2, e5m2 1.5e-1, i8 0.
 double tolerance(DType dtype);

@@ -630,8 +630,12 @@ TEST(Q8Format, TransposeValidateAndTransposableMasks) {
     validate(c);
     const Compressed24 ct = transpose(c);
     EXPECT_EQ(ct.dtype(), d);
-    EXPECT_TRUE(bit_equal(decompress(ct), pruned.t().contiguous())) << dtype_name(d);
-    EXPECT_TRUE(bit_equal(decompress(transpose(ct)), pruned)) << dtype_name(d);
+    // Small normal draws round to -0 in fp8, and a kept -0 outside the completion positions
+    // comes back as +0 (docs/FORMAT.md, zero).
+    EXPECT_TRUE(test::bit_equal_up_to_zero_sign(decompress(ct), pruned.t().contiguous()))
+        << dtype_name(d);
+    EXPECT_TRUE(test::bit_equal_up_to_zero_sign(decompress(transpose(ct)), pruned))
+        << dtype_name(d);
     Compressed24 bad = c;
     bad.meta = c.meta.clone();
     bad.meta.data<uint8_t>()[5] = 0x3F;  // 0xF / 0x3: illegal
