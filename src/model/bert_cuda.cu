@@ -8,9 +8,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/check.h"
 #include "cuda/arch/cp_async.cuh"
@@ -220,17 +222,23 @@ void dispatch_chunks(int bucket, Fn&& fn) {
 }
 
 // ---- fused attention ------------------------------------------------------------------------
-// One CTA = 64 queries of one (batch, head); 4 warps x 16 query rows. Keys and values stream
-// through shared memory in tiles of 64 (cp.async, double-buffered). Per tile a warp computes its
-// 16 x 64 scores with mma.sync m16n8k16 (f32 accumulators), applies the scale and the padding
-// mask, updates the running row max / sum (online softmax in base 2, the scale folded into
-// log2(e) / sqrt(d)), rescales its output accumulators, and multiplies the probabilities (rounded
-// to the activation dtype, straight from the score registers) by V. The [seq, seq] matrix never
-// reaches memory.
+// One CTA = kWarps x 32 queries of one (batch, head); each warp owns 32 query rows as two m16
+// tiles. Keys and values stream through shared memory in tiles of 64 (cp.async, double-buffered).
+// Per tile a warp computes its 32 x 64 scores with mma.sync m16n8k16 (f32 accumulators), applies
+// the scale and the padding mask, updates the running row max / sum (online softmax in base 2,
+// the scale folded into log2(e) / sqrt(d)), rescales its output accumulators, and multiplies the
+// probabilities (rounded to the activation dtype, straight from the score registers) by V. The
+// [seq, seq] matrix never reaches memory.
+//
+// Why 32 rows per warp: every K and V fragment a warp loads from shared memory (ldmatrix) feeds
+// the mma of both its m16 tiles. With 16 rows per warp (v1) a warp read 16 KB of fragments per
+// 64-key tile for 64 mma, 16 FLOP per shared-memory byte, which at 128 B/clk caps an SM near 2 k
+// FLOP/clk; v1 measured 158 TFLOP/s at BERT-base batch 256 on an H100 (bench/NOTES.md). And a
+// 128-query CTA reads each K / V tile from L2 once for twice the queries.
 
-constexpr int kAttnRows = 64;
 constexpr int kAttnKeys = 64;
-constexpr int kAttnThreads = 128;
+constexpr int kAttnWarpRows = 32;
+constexpr int kAttnMTiles = kAttnWarpRows / 16;
 
 struct AttnParams {
   const void* q;
@@ -243,72 +251,112 @@ struct AttnParams {
   float scale_log2;  // log2(e) / sqrt(head_dim)
 };
 
+// Rows padded by 16 bytes: the 8 row addresses of one ldmatrix then fall in 8 different bank
+// groups (a row of 2*D bytes alone would put them all in one).
 template <class T, int D>
-__global__ void __launch_bounds__(kAttnThreads) fused_attention_kernel(const AttnParams p) {
+constexpr int attn_stride() { return D + 8; }
+// Dynamic shared memory: Q [kWarps * 32 rows], K [2][64], V [2][64] padded rows, then the two
+// tiles' key biases.
+template <class T, int D, int kWarps>
+constexpr int attn_smem_bytes() {
+  return (kWarps * kAttnWarpRows + 4 * kAttnKeys) * attn_stride<T, D>() * int(sizeof(T)) +
+         2 * kAttnKeys * int(sizeof(float));
+}
+
+// 2^x by MUFU.EX2 alone: exp2f adds a range fix-up for results below 2^-126, which a softmax
+// weight (at most 1, summed with the row max's own weight 1) does not need; ex2 of -inf is +0.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <class T, int D, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps) fused_attention_kernel(const AttnParams p) {
   static_assert(D % 32 == 0, "head_dim must be a multiple of 32 (two k-steps per ldmatrix.x4)");
-  // Rows padded by 16 bytes: the 8 row addresses of one ldmatrix then fall in 8 different bank
-  // groups (a row of 2*D bytes alone would put them all in one).
-  constexpr int kStride = D + 8;
+  constexpr int kThreads = 32 * kWarps;
+  constexpr int kRows = kWarps * kAttnWarpRows;
+  constexpr int kStride = attn_stride<T, D>();
   constexpr int kChunksPerRow = D / 8;
-  __shared__ __align__(16) T s_q[kAttnRows][kStride];
-  __shared__ __align__(16) T s_k[2][kAttnKeys][kStride];
-  __shared__ __align__(16) T s_v[2][kAttnKeys][kStride];
-  __shared__ float s_bias[2][kAttnKeys];
+  using Row = T[kStride];
+  extern __shared__ __align__(16) unsigned char attn_smem[];
+  Row* const s_q = reinterpret_cast<Row*>(attn_smem);
+  Row* const s_k = s_q + kRows;           // [2][kAttnKeys]
+  Row* const s_v = s_k + 2 * kAttnKeys;   // [2][kAttnKeys]
+  float* const s_bias = reinterpret_cast<float*>(s_v + 2 * kAttnKeys);  // [2][kAttnKeys]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int t = lane % 4;
   const int seq = p.seq;
-  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kAttnRows;
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kRows;
   const int32_t* mask = p.mask + static_cast<int64_t>(b) * seq;
   const T* qg = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * seq * p.ld_q + h * D;
   const T* kg = static_cast<const T*>(p.k) + static_cast<int64_t>(b) * seq * p.ld_k + h * D;
   const T* vg = static_cast<const T*>(p.v) + static_cast<int64_t>(b) * seq * p.ld_v + h * D;
 
-  // A batch row without any key to attend to: every key counts, with equal scores.
-  int any = 0;
-  for (int j = tid; j < seq; j += kAttnThreads) any |= mask[j] != 0;
+  // A batch row without any key to attend to: every key counts, with equal scores. A row
+  // without padding skips the per-key bias on its full tiles.
+  int any = 0, all = 1;
+  for (int j = tid; j < seq; j += kThreads) {
+    any |= mask[j] != 0;
+    all &= mask[j] != 0;
+  }
   const bool uniform = __syncthreads_or(any) == 0;
+  const bool no_padding = __syncthreads_and(all) != 0;
 
-  // 64 rows x D columns from global rows row0.. into a padded tile; rows past seq are zero-filled
-  // (src-size 0 reads nothing; the base address stands in as a valid source).
-  auto load_rows = [&](T (*dst)[kStride], const T* src, int64_t ld, int row0) {
+  // `rows` rows x D columns from global rows row0.. into a padded tile; rows past seq are
+  // zero-filled (src-size 0 reads nothing; the base address stands in as a valid source).
+  auto load_rows = [&](Row* dst, const T* src, int64_t ld, int row0, auto rows) {
 #pragma unroll
-    for (int c = tid; c < 64 * kChunksPerRow; c += kAttnThreads) {
+    for (int c = tid; c < decltype(rows)::value * kChunksPerRow; c += kThreads) {
       const int r = c / kChunksPerRow, part = c % kChunksPerRow;
       const bool valid = row0 + r < seq;
       const T* from = valid ? src + static_cast<int64_t>(row0 + r) * ld + part * 8 : src;
       arch::cp_async_16(&dst[r][part * 8], from, valid);
     }
   };
+  using KeyRows = std::integral_constant<int, kAttnKeys>;
   // Additive score bias per key of a tile: 0 to attend, -inf for padding and keys past seq.
   auto load_bias = [&](int buf, int key0) {
-    if (tid < kAttnKeys) {
-      const int key = key0 + tid;
+    for (int i = tid; i < kAttnKeys; i += kThreads) {
+      const int key = key0 + i;
       const bool attend = key < seq && (uniform || mask[key] != 0);
-      s_bias[buf][tid] = attend ? 0.f : -INFINITY;
+      s_bias[buf * kAttnKeys + i] = attend ? 0.f : -INFINITY;
     }
   };
 
-  load_rows(s_q, qg, p.ld_q, q0);
-  load_rows(s_k[0], kg, p.ld_k, 0);
-  load_rows(s_v[0], vg, p.ld_v, 0);
+  load_rows(s_q, qg, p.ld_q, q0, std::integral_constant<int, kRows>{});
+  load_rows(s_k, kg, p.ld_k, 0, KeyRows{});
+  load_rows(s_v, vg, p.ld_v, 0, KeyRows{});
   load_bias(0, 0);
   arch::cp_async_commit();
 
-  uint32_t qa[D / 16][4];
-  float o[D / 8][4];
+  // Per m16 tile `mi` of the warp: Q fragments, output accumulators, and for its rows g and g + 8
+  // (lo / hi) the running max (base-2 units) and this lane's share of the running sum.
+  uint32_t qa[kAttnMTiles][D / 16][4];
+  float o[kAttnMTiles][D / 8][4];
+  float m_lo[kAttnMTiles], m_hi[kAttnMTiles], l_lo[kAttnMTiles], l_hi[kAttnMTiles];
 #pragma unroll
-  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-  float m_lo = -INFINITY, m_hi = -INFINITY;  // running max of rows g and g + 8 (base-2 units)
-  float l_lo = 0.f, l_hi = 0.f;              // this lane's share of the running sums
-  const float scale = uniform ? 0.f : p.scale_log2;
+  for (int mi = 0; mi < kAttnMTiles; ++mi) {
+#pragma unroll
+    for (int i = 0; i < D / 8; ++i) o[mi][i][0] = o[mi][i][1] = o[mi][i][2] = o[mi][i][3] = 0.f;
+    m_lo[mi] = m_hi[mi] = -INFINITY;
+    l_lo[mi] = l_hi[mi] = 0.f;
+  }
+  // Scores stay raw (q . k) until the exponent: exp2(s * scale - max * scale) is one FFMA and
+  // one MUFU.EX2 per score, and the row max commutes with the positive scale.
+  const float scale = p.scale_log2;
+  const float keep = uniform ? 0.f : 1.f;  // a uniform row scores every key 0
   const int tiles = (seq + kAttnKeys - 1) / kAttnKeys;
 
   for (int j = 0; j < tiles; ++j) {
     const int buf = j & 1;
+    Row* const k_tile = s_k + buf * kAttnKeys;
+    Row* const v_tile = s_v + buf * kAttnKeys;
+    const float* const bias_tile = s_bias + buf * kAttnKeys;
     if (j + 1 < tiles) {
-      load_rows(s_k[buf ^ 1], kg, p.ld_k, (j + 1) * kAttnKeys);
-      load_rows(s_v[buf ^ 1], vg, p.ld_v, (j + 1) * kAttnKeys);
+      load_rows(s_k + (buf ^ 1) * kAttnKeys, kg, p.ld_k, (j + 1) * kAttnKeys, KeyRows{});
+      load_rows(s_v + (buf ^ 1) * kAttnKeys, vg, p.ld_v, (j + 1) * kAttnKeys, KeyRows{});
       load_bias(buf ^ 1, (j + 1) * kAttnKeys);
       arch::cp_async_commit();
       arch::cp_async_wait<1>();
@@ -318,71 +366,96 @@ __global__ void __launch_bounds__(kAttnThreads) fused_attention_kernel(const Att
     __syncthreads();
     if (j == 0) {
 #pragma unroll
-      for (int s = 0; s < D / 16; ++s)
-        arch::ldmatrix_x4(qa[s], &s_q[warp * 16 + (lane % 16)][s * 16 + (lane / 16) * 8]);
+      for (int mi = 0; mi < kAttnMTiles; ++mi)
+#pragma unroll
+        for (int s = 0; s < D / 16; ++s)
+          arch::ldmatrix_x4(qa[mi][s], &s_q[warp * kAttnWarpRows + mi * 16 + (lane % 16)]
+                                           [s * 16 + (lane / 16) * 8]);
     }
 
-    // Scores of this warp's 16 rows against the tile's 64 keys: 8 n-tiles of 8 keys.
-    float sc[8][4];
+    // Scores of this warp's 32 rows against the tile's 64 keys: 8 n-tiles of 8 keys, each K
+    // fragment used by both m16 tiles.
+    float sc[kAttnMTiles][8][4];
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt) {
-      sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+#pragma unroll
+      for (int mi = 0; mi < kAttnMTiles; ++mi)
+        sc[mi][nt][0] = sc[mi][nt][1] = sc[mi][nt][2] = sc[mi][nt][3] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < D / 32; ++kk) {
         uint32_t kb[4];
-        arch::ldmatrix_x4(kb, &s_k[buf][nt * 8 + (lane % 8)][kk * 32 + (lane / 8) * 8]);
+        arch::ldmatrix_x4(kb, &k_tile[nt * 8 + (lane % 8)][kk * 32 + (lane / 8) * 8]);
         const uint32_t b0[2] = {kb[0], kb[1]};
         const uint32_t b1[2] = {kb[2], kb[3]};
-        arch::mma_16816<T>(sc[nt], qa[2 * kk], b0);
-        arch::mma_16816<T>(sc[nt], qa[2 * kk + 1], b1);
+#pragma unroll
+        for (int mi = 0; mi < kAttnMTiles; ++mi) {
+          arch::mma_16816<T>(sc[mi][nt], qa[mi][2 * kk], b0);
+          arch::mma_16816<T>(sc[mi][nt], qa[mi][2 * kk + 1], b1);
+        }
       }
     }
 
-    float mx_lo = -INFINITY, mx_hi = -INFINITY;
+    // Padding, keys past seq and uniform rows: the tile's bias (0 or -inf) on the scores.
+    if (!no_padding || (j + 1) * kAttnKeys > seq) {
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
+      for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const float bias = s_bias[buf][nt * 8 + 2 * t + e];
-        sc[nt][e] = sc[nt][e] * scale + bias;
-        sc[nt][2 + e] = sc[nt][2 + e] * scale + bias;
-        mx_lo = fmaxf(mx_lo, sc[nt][e]);
-        mx_hi = fmaxf(mx_hi, sc[nt][2 + e]);
-      }
+        for (int e = 0; e < 2; ++e) {
+          const float bias = bias_tile[nt * 8 + 2 * t + e];
+#pragma unroll
+          for (int mi = 0; mi < kAttnMTiles; ++mi) {
+            sc[mi][nt][e] = fmaf(sc[mi][nt][e], keep, bias);
+            sc[mi][nt][2 + e] = fmaf(sc[mi][nt][2 + e], keep, bias);
+          }
+        }
     }
-    // The four lanes of a quad hold one row's 64 scores between them.
-    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
-    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
-    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
-    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
-    const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
-    // While a row has seen only masked keys its max is -inf; subtracting 0 instead keeps
-    // exp2(-inf - base) = 0 rather than NaN.
-    const float base_lo = new_lo == -INFINITY ? 0.f : new_lo;
-    const float base_hi = new_hi == -INFINITY ? 0.f : new_hi;
-    const float corr_lo = exp2f(m_lo - base_lo), corr_hi = exp2f(m_hi - base_hi);
-    m_lo = new_lo;
-    m_hi = new_hi;
 
-    uint32_t pa[4][4];  // probabilities as A fragments, one per 16 keys
-    float sum_lo = 0.f, sum_hi = 0.f;
+    uint32_t pa[kAttnMTiles][4][4];  // probabilities as A fragments, one per 16 keys
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-      const float p0 = exp2f(sc[nt][0] - base_lo), p1 = exp2f(sc[nt][1] - base_lo);
-      const float p2 = exp2f(sc[nt][2] - base_hi), p3 = exp2f(sc[nt][3] - base_hi);
-      sum_lo += p0 + p1;
-      sum_hi += p2 + p3;
-      pa[nt / 2][(nt % 2) * 2] = Half2<T>::pack(p0, p1);
-      pa[nt / 2][(nt % 2) * 2 + 1] = Half2<T>::pack(p2, p3);
-    }
-    l_lo = l_lo * corr_lo + sum_lo;
-    l_hi = l_hi * corr_hi + sum_hi;
+    for (int mi = 0; mi < kAttnMTiles; ++mi) {
+      float mx_lo = -INFINITY, mx_hi = -INFINITY;
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-      o[dt][0] *= corr_lo;
-      o[dt][1] *= corr_lo;
-      o[dt][2] *= corr_hi;
-      o[dt][3] *= corr_hi;
+      for (int nt = 0; nt < 8; ++nt) {
+        mx_lo = fmaxf(mx_lo, fmaxf(sc[mi][nt][0], sc[mi][nt][1]));
+        mx_hi = fmaxf(mx_hi, fmaxf(sc[mi][nt][2], sc[mi][nt][3]));
+      }
+      // The four lanes of a quad hold one row's 64 scores between them.
+      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
+      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
+      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
+      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
+      const float new_lo = fmaxf(m_lo[mi], mx_lo * scale);
+      const float new_hi = fmaxf(m_hi[mi], mx_hi * scale);
+      // While a row has seen only masked keys its max is -inf; subtracting 0 instead keeps
+      // exp2(-inf - base) = 0 rather than NaN.
+      const float base_lo = new_lo == -INFINITY ? 0.f : new_lo;
+      const float base_hi = new_hi == -INFINITY ? 0.f : new_hi;
+      const float corr_lo = fast_exp2(m_lo[mi] - base_lo);
+      const float corr_hi = fast_exp2(m_hi[mi] - base_hi);
+      m_lo[mi] = new_lo;
+      m_hi[mi] = new_hi;
+
+      float sum_lo = 0.f, sum_hi = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const float p0 = fast_exp2(fmaf(sc[mi][nt][0], scale, -base_lo));
+        const float p1 = fast_exp2(fmaf(sc[mi][nt][1], scale, -base_lo));
+        const float p2 = fast_exp2(fmaf(sc[mi][nt][2], scale, -base_hi));
+        const float p3 = fast_exp2(fmaf(sc[mi][nt][3], scale, -base_hi));
+        sum_lo += p0 + p1;
+        sum_hi += p2 + p3;
+        pa[mi][nt / 2][(nt % 2) * 2] = Half2<T>::pack(p0, p1);
+        pa[mi][nt / 2][(nt % 2) * 2 + 1] = Half2<T>::pack(p2, p3);
+      }
+      l_lo[mi] = l_lo[mi] * corr_lo + sum_lo;
+      l_hi[mi] = l_hi[mi] * corr_hi + sum_hi;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        o[mi][dt][0] *= corr_lo;
+        o[mi][dt][1] *= corr_lo;
+        o[mi][dt][2] *= corr_hi;
+        o[mi][dt][3] *= corr_hi;
+      }
     }
 
 #pragma unroll
@@ -391,37 +464,63 @@ __global__ void __launch_bounds__(kAttnThreads) fused_attention_kernel(const Att
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t vb[4];
         arch::ldmatrix_x4_trans(
-            vb, &s_v[buf][ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8][dp * 16 + (lane / 16) * 8]);
+            vb, &v_tile[ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8][dp * 16 + (lane / 16) * 8]);
         const uint32_t b0[2] = {vb[0], vb[1]};
         const uint32_t b1[2] = {vb[2], vb[3]};
-        arch::mma_16816<T>(o[2 * dp], pa[ks], b0);
-        arch::mma_16816<T>(o[2 * dp + 1], pa[ks], b1);
+#pragma unroll
+        for (int mi = 0; mi < kAttnMTiles; ++mi) {
+          arch::mma_16816<T>(o[mi][2 * dp], pa[mi][ks], b0);
+          arch::mma_16816<T>(o[mi][2 * dp + 1], pa[mi][ks], b1);
+        }
       }
     }
     __syncthreads();  // the next iteration refills the buffer just read
   }
 
-  l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
-  l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
-  l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
-  l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
-  // Every row attends to at least one key (or to all of them), so l >= 1 after the max's own
-  // exp2(0); rows past seq are not written.
-  const float inv_lo = 1.f / l_lo, inv_hi = 1.f / l_hi;
-  const int row_lo = q0 + warp * 16 + lane / 4, row_hi = row_lo + 8;
   T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * seq * p.ld_out + h * D;
 #pragma unroll
-  for (int dt = 0; dt < D / 8; ++dt) {
-    const int col = dt * 8 + 2 * t;
-    if (row_lo < seq) {
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row_lo) * p.ld_out + col) =
-          Half2<T>::pack(o[dt][0] * inv_lo, o[dt][1] * inv_lo);
-    }
-    if (row_hi < seq) {
-      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row_hi) * p.ld_out + col) =
-          Half2<T>::pack(o[dt][2] * inv_hi, o[dt][3] * inv_hi);
+  for (int mi = 0; mi < kAttnMTiles; ++mi) {
+    float lo = l_lo[mi], hi = l_hi[mi];
+    lo += __shfl_xor_sync(0xffffffffu, lo, 1);
+    lo += __shfl_xor_sync(0xffffffffu, lo, 2);
+    hi += __shfl_xor_sync(0xffffffffu, hi, 1);
+    hi += __shfl_xor_sync(0xffffffffu, hi, 2);
+    // Every row attends to at least one key (or to all of them), so l >= 1 after the max's own
+    // exp2(0); rows past seq are not written.
+    const float inv_lo = 1.f / lo, inv_hi = 1.f / hi;
+    const int row_lo = q0 + warp * kAttnWarpRows + mi * 16 + lane / 4, row_hi = row_lo + 8;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      const int col = dt * 8 + 2 * t;
+      if (row_lo < seq) {
+        *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row_lo) * p.ld_out + col) =
+            Half2<T>::pack(o[mi][dt][0] * inv_lo, o[mi][dt][1] * inv_lo);
+      }
+      if (row_hi < seq) {
+        *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row_hi) * p.ld_out + col) =
+            Half2<T>::pack(o[mi][dt][2] * inv_hi, o[mi][dt][3] * inv_hi);
+      }
     }
   }
+}
+
+// Launches one instantiation; the dynamic shared memory above 48 KB is opted into once per
+// device.
+template <class T, int D, int kWarps>
+void launch_attention(const AttnParams& p, dim3 grid, int device, cudaStream_t s) {
+  constexpr int kSmem = attn_smem_bytes<T, D, kWarps>();
+  auto kernel = fused_attention_kernel<T, D, kWarps>;
+  if constexpr (kSmem > 48 * 1024) {
+    static std::atomic<uint64_t> attribute_done{0};
+    const uint64_t bit = uint64_t{1} << (device & 63);
+    if (!(attribute_done.load(std::memory_order_acquire) & bit)) {
+      S24_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+      attribute_done.fetch_or(bit, std::memory_order_acq_rel);
+    }
+  }
+  kernel<<<grid, 32 * kWarps, kSmem, s>>>(p);
+  S24_CUDA_CHECK_LAUNCH();
 }
 
 // ---- mean pooling -------------------------------------------------------------------------
@@ -680,17 +779,23 @@ void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   p.scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(head_dim)));
   detail::require_sm80(q.device());
   detail::ensure_current_device(q.device());
-  const dim3 grid(static_cast<unsigned>((seq + kAttnRows - 1) / kAttnRows),
-                  static_cast<unsigned>(heads), static_cast<unsigned>(batch));
+  // 128-query CTAs (4 warps) unless they would not fill the GPU once; then 64-query CTAs (2 warps)
+  // give twice the CTAs (MiniLM at batch 1: 12 heads, one 128-token window).
+  const int sm_count = detail::device_info(q.device().index).sm_count;
+  const int64_t ctas4 = (seq + 4 * kAttnWarpRows - 1) / (4 * kAttnWarpRows) * heads * batch;
+  const bool small = ctas4 < sm_count;
+  const int64_t rows = (small ? 2 : 4) * kAttnWarpRows;
+  const dim3 grid(static_cast<unsigned>((seq + rows - 1) / rows), static_cast<unsigned>(heads),
+                  static_cast<unsigned>(batch));
   auto s = static_cast<cudaStream_t>(stream);
+  const int dev = q.device().index;
   dispatch_dtype(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (head_dim == 32) {
-      fused_attention_kernel<T, 32><<<grid, kAttnThreads, 0, s>>>(p);
+      small ? launch_attention<T, 32, 2>(p, grid, dev, s) : launch_attention<T, 32, 4>(p, grid, dev, s);
     } else {
-      fused_attention_kernel<T, 64><<<grid, kAttnThreads, 0, s>>>(p);
+      small ? launch_attention<T, 64, 2>(p, grid, dev, s) : launch_attention<T, 64, 4>(p, grid, dev, s);
     }
-    S24_CUDA_CHECK_LAUNCH();
   });
 }
 

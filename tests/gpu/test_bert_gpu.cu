@@ -363,6 +363,20 @@ TEST(BertGpuKernels, FusedAttentionSeparateLayoutAndPeakedScores) {
   }
 }
 
+// The launcher takes 128-query CTAs (4 warps) when they fill the GPU at least once, else 64-query
+// CTAs (2 warps): the shapes above are small enough for the 64-query kernel, these take the
+// 128-query one on any GPU with fewer than 144 SMs (BERT-base heads at batch 6 and 8).
+TEST(BertGpuKernels, FusedAttentionLargeGridTakesTheWideCtas) {
+  REQUIRE_GPU();
+  auto g = test::rng(105);
+  for (DType dt : kDTypes) {
+    for (int64_t d : {32, 64}) {
+      check_attention(dt, d, 12, 6, 384, MaskKind::kSuffix, /*fused_layout=*/true, 1.0f, g);
+      check_attention(dt, d, 12, 8, 200, MaskKind::kHoles, /*fused_layout=*/false, 3.0f, g);
+    }
+  }
+}
+
 TEST(BertGpuKernels, FusedAttentionRejectsBadArguments) {
   REQUIRE_GPU();
   const Tensor mask = Tensor::zeros({1, 4}, DType::kI32, kGpu);

@@ -421,15 +421,16 @@ std::string tune_case(const Case& c, std::vector<BufferSet>& sets, const Tensor*
   LinearOptions opt;
   opt.stream = stream;
   opt.activation = c.activation;
-  // The candidates: every mma.sp configuration and split-K factor for decode-sized M (only the
-  // unsplit large-M configuration beyond that), and on sm_90 every wgmma configuration.
+  // The candidates: every mma.sp configuration and split-K factor up to M = 512, where the
+  // tiles alone may not fill the GPU (only the unsplit large-M configuration beyond that), and
+  // on sm_90 every wgmma configuration.
   // 8-bit products have the wgmma configurations with an 8-bit depth only.
   const bool q8 = detail::is_8bit_value_dtype(c.dtype);
   std::vector<GemmPlan> plans;
   for (int cfg = 0; cfg < detail::gemm::kConfigCount && !q8; ++cfg) {
     if (detail::gemm::kConfigs[cfg].bm > 2 * std::max<int64_t>(c.m, 8) && cfg != 0) continue;
     for (int splits : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32}) {
-      if (c.m > 128 && (splits > 1 || cfg != detail::gemm::kN128M128)) continue;
+      if (c.m > 512 && (splits > 1 || cfg != detail::gemm::kN128M128)) continue;
       const GemmPlan plan = detail::gemm::normalize_plan(GemmPlan{cfg, splits}, c.k);
       if (plan.splits == splits) plans.push_back(plan);
     }
