@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On a GPU machine, with the CLI built in build-gpu: `sparse24 bench --tune` over the shapes that
-# set the dispatcher's table (the compute-bound bars of issue 4, BERT-base at batch 4-256 with
+# set the dispatcher's table (the compute-bound bars of issue 4, BERT-base at batch 1-256 with
 # fc1 also with its GELU, which the table keys apart, Llama-8B rows; 16-bit and 8-bit), one process
 # per shape; prints each shape's per-plan listing, then merges the runs and writes
 # OUT_DIR/sm90_plan_table.inc (copy it to src/cuda/gemm/sm90_plan_table_h100.inc or _h200.inc, as
@@ -15,6 +15,7 @@ cslt=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cusparselt
 shapes=(
   8192,8192,8192 8192,8192,8192,bf16
   8192,14336,4096 8192,4096,14336 2048,14336,4096 128,14336,4096
+  384,2304,768 384,768,768 384,3072,768 384,768,3072 384,3072,768,gelu
   1536,2304,768 1536,768,768 1536,3072,768 1536,768,3072
   6144,2304,768 6144,768,768 6144,3072,768 6144,768,3072 6144,3072,768,gelu
   24576,2304,768 24576,768,768 24576,3072,768 24576,768,3072 24576,3072,768,gelu

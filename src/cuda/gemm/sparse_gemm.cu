@@ -150,6 +150,14 @@ GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* c
     plan.config = kN128M64;
   } else {
     plan.config = kN128M128;
+    // A few hundred tokens on a narrow weight (BERT at batch 1: M = 384, N = 768, 18 tiles of
+    // 128 x 128) leave most SMs idle, and split-K refills them poorly: 64 x 16 tiles (288 here)
+    // ran 2.2x (K = 768) and 1.9x (K = 3072) faster than 128 x 128 with split-K on an H100
+    // (bench/NOTES.md, session 9). Kept to M <= 512, where the tile's 16-token height re-reads
+    // W from L2 at most 32 times.
+    if (m > 128 && m <= 512 &&
+        ceil_div(hw::padded_rows(n), 128) * ceil_div(m, 128) < int64_t{sm_count})
+      plan.config = kN64M16;
   }
   const TileConfig& c = kConfigs[plan.config];
   const int64_t tiles = ceil_div(hw::padded_rows(n), c.bn) * ceil_div(m, c.bm);

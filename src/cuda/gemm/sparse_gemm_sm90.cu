@@ -113,9 +113,11 @@ bool prefer_sm90(int64_t m, int64_t n, int64_t k, int sm_count) {
   // every SM reading; from 128 tokens on the wgmma kernel wins when its tiles fill the GPU
   // (Llama-8B up at 128 tokens, 112 tiles: 0.027 ms against 0.048 ms for mma.sp) and loses when
   // they do not (Llama-8B down at 128 tokens, 32 tiles on 132 SMs: 0.075 ms, 0.49x of cuBLAS;
-  // bench/NOTES.md sm90 v5).
+  // bench/NOTES.md sm90 v5). Tiles are counted at the smallest token tile (64, wgp_n128m64):
+  // BERT's qkv at batch 1 (M = 384, N = 2304) makes 54 tiles of 128 x 128 but 108 of 128 x 64,
+  // and ran in 0.0072 ms there against 0.0124 ms on mma.sp (session 9).
   (void)k;
-  const int64_t tiles = (n + 127) / 128 * ((m + 127) / 128);
+  const int64_t tiles = (n + 127) / 128 * ((m + 63) / 64);
   return m >= 128 && tiles >= sm_count / 2;
 }
 
