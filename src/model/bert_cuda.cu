@@ -271,8 +271,14 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// Three 128-query CTAs per SM (12 warps): at two (the 250 registers ptxas takes unbounded) an
+// SM's 8 warps left the softmax's MUFU chains and the mma chains of the other warps too little to
+// overlap. The 168-register bound costs a few spilled words (40 bytes at D = 64, 12 at D = 32)
+// and re-reading the Q fragments from shared memory at every key tile (8 ldmatrix against 32 for
+// K and V); measured 3-10% faster than the two-CTA form on an H100 (bench/NOTES.md, session 9).
 template <class T, int D, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps) fused_attention_kernel(const AttnParams p) {
+__global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kernel(
+    const AttnParams p) {
   static_assert(D % 32 == 0, "head_dim must be a multiple of 32 (two k-steps per ldmatrix.x4)");
   constexpr int kThreads = 32 * kWarps;
   constexpr int kRows = kWarps * kAttnWarpRows;
@@ -364,14 +370,13 @@ __global__ void __launch_bounds__(32 * kWarps) fused_attention_kernel(const Attn
       arch::cp_async_wait<0>();
     }
     __syncthreads();
-    if (j == 0) {
+    // Q's fragments, reloaded per tile so that they hold no registers across the softmax.
 #pragma unroll
-      for (int mi = 0; mi < kAttnMTiles; ++mi)
+    for (int mi = 0; mi < kAttnMTiles; ++mi)
 #pragma unroll
-        for (int s = 0; s < D / 16; ++s)
-          arch::ldmatrix_x4(qa[mi][s], &s_q[warp * kAttnWarpRows + mi * 16 + (lane % 16)]
-                                           [s * 16 + (lane / 16) * 8]);
-    }
+      for (int s = 0; s < D / 16; ++s)
+        arch::ldmatrix_x4(qa[mi][s], &s_q[warp * kAttnWarpRows + mi * 16 + (lane % 16)]
+                                         [s * 16 + (lane / 16) * 8]);
 
     // Scores of this warp's 32 rows against the tile's 64 keys: 8 n-tiles of 8 keys, each K
     // fragment used by both m16 tiles.
