@@ -18,6 +18,7 @@
 #include "cuda/arch/cp_async.cuh"
 #include "cuda/arch/ldmatrix.cuh"
 #include "cuda/arch/mma.cuh"
+#include "cuda/arch/mufu.cuh"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
 
@@ -263,14 +264,6 @@ constexpr int attn_smem_bytes() {
          2 * kAttnKeys * int(sizeof(float));
 }
 
-// 2^x by MUFU.EX2 alone: exp2f adds a range fix-up for results below 2^-126, which a softmax
-// weight (at most 1, summed with the row max's own weight 1) does not need; ex2 of -inf is +0.
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // Three 128-query CTAs per SM (12 warps): at two (the 250 registers ptxas takes unbounded) an
 // SM's 8 warps left the softmax's MUFU chains and the mma chains of the other warps too little to
 // overlap. The 168-register bound costs a few spilled words (40 bytes at D = 64, 12 at D = 32)
@@ -435,18 +428,18 @@ __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kern
       // exp2(-inf - base) = 0 rather than NaN.
       const float base_lo = new_lo == -INFINITY ? 0.f : new_lo;
       const float base_hi = new_hi == -INFINITY ? 0.f : new_hi;
-      const float corr_lo = fast_exp2(m_lo[mi] - base_lo);
-      const float corr_hi = fast_exp2(m_hi[mi] - base_hi);
+      const float corr_lo = arch::exp2_approx(m_lo[mi] - base_lo);
+      const float corr_hi = arch::exp2_approx(m_hi[mi] - base_hi);
       m_lo[mi] = new_lo;
       m_hi[mi] = new_hi;
 
       float sum_lo = 0.f, sum_hi = 0.f;
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt) {
-        const float p0 = fast_exp2(fmaf(sc[mi][nt][0], scale, -base_lo));
-        const float p1 = fast_exp2(fmaf(sc[mi][nt][1], scale, -base_lo));
-        const float p2 = fast_exp2(fmaf(sc[mi][nt][2], scale, -base_hi));
-        const float p3 = fast_exp2(fmaf(sc[mi][nt][3], scale, -base_hi));
+        const float p0 = arch::exp2_approx(fmaf(sc[mi][nt][0], scale, -base_lo));
+        const float p1 = arch::exp2_approx(fmaf(sc[mi][nt][1], scale, -base_lo));
+        const float p2 = arch::exp2_approx(fmaf(sc[mi][nt][2], scale, -base_hi));
+        const float p3 = arch::exp2_approx(fmaf(sc[mi][nt][3], scale, -base_hi));
         sum_lo += p0 + p1;
         sum_hi += p2 + p3;
         pa[mi][nt / 2][(nt % 2) * 2] = Half2<T>::pack(p0, p1);

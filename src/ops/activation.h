@@ -8,6 +8,10 @@
 #include "sparse24/ops.h"
 
 #if defined(__CUDACC__)
+#include "cuda/arch/mufu.cuh"
+#endif
+
+#if defined(__CUDACC__)
 #define S24_HOST_DEVICE __host__ __device__ __forceinline__
 #else
 #define S24_HOST_DEVICE inline
@@ -36,17 +40,19 @@ S24_HOST_DEVICE float silu(float x) { return x / (1.0f + expf(-x)); }
 // Numerical Recipes' erfcc (relative error below 1.2e-7 for every z >= 0). Branchless, and
 // relatively accurate where 1 + erf(x / sqrt 2) cancels (large negative x): the form of GELU
 // (erf) that the CPU kernels (linear_cpu.cc) and the GPU epilogues evaluate.
-S24_HOST_DEVICE float erfc_exponent_poly(float t) {
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
+// `scale` multiplies every coefficient (the GPU form takes P in base 2); with a literal scale the
+// products fold at compile time.
+S24_HOST_DEVICE float erfc_exponent_poly(float t, float scale = 1.0f) {
+  float p = 0.17087277f * scale;
+  p = p * t - 0.82215223f * scale;
+  p = p * t + 1.48851587f * scale;
+  p = p * t - 1.13520398f * scale;
+  p = p * t + 0.27886807f * scale;
+  p = p * t - 0.18628806f * scale;
+  p = p * t + 0.09678418f * scale;
+  p = p * t + 0.37409196f * scale;
+  p = p * t + 1.00002368f * scale;
+  p = p * t - 1.26551223f * scale;
   return p;
 }
 
@@ -68,14 +74,18 @@ S24_HOST_DEVICE float activate(Activation a, float x) {
 
 #if defined(__CUDACC__)
 // GELU (erf) in the GPU epilogues: x Phi(x) = x erfc(-x / sqrt 2) / 2 through the erfc form
-// above, with the hardware reciprocal and exp2 (each within 2 ulp): nine FMAs and no branch,
-// where erff takes two polynomial paths that diverge within a warp (GELU was a third of BERT
-// fc1's time at batch 16; bench/NOTES.md, sm90 v8). Within (1 + 0.2 x^2) 1e-6 relative of a
-// double-precision x Phi(x) over [-14, 14] (tests/gpu/test_gpu_activation.cu).
+// above, in base 2: with w = |x| sqrt(log2(e) / 2), erfc = t 2^(log2(e) P(t) - w^2) and
+// t = 1 / (1 + w / (2 sqrt(log2(e)))), so the exponent is one FMA on the scaled polynomial, and the
+// reciprocal and the power are one MUFU each. Nine FMAs and no branch, where erff takes two
+// polynomial paths that diverge within a warp (GELU was a third of BERT fc1's time at batch 16;
+// bench/NOTES.md, sm90 v8). Within (1 + 0.2 x^2) 1e-6 relative of a double-precision x Phi(x) over
+// [-14, 14] wherever |GELU(x)| > 1e-30 (tests/gpu/test_gpu_activation.cu); below that, at
+// x < -13.2, erfc underflows to zero.
 __device__ __forceinline__ float gelu_erf_gpu(float x) {
-  const float z = fabsf(x) * 0.70710678118654752f;
-  const float t = __fdividef(1.0f, fmaf(0.5f, z, 1.0f));
-  const float erfc_z = t * exp2f((erfc_exponent_poly(t) - z * z) * 1.44269504088896341f);
+  const float w = fabsf(x) * 0.84932180028801907f;                  // sqrt(log2(e) / 2)
+  const float t = arch::rcp_approx(fmaf(0.41627730557884884f, w, 1.0f));  // 1 / (2 sqrt(log2 e))
+  const float p2 = erfc_exponent_poly(t, 1.44269504088896341f);
+  const float erfc_z = t * arch::exp2_approx(fmaf(-w, w, p2));
   const float one_plus_erf = x < 0.0f ? erfc_z : 2.0f - erfc_z;
   return 0.5f * x * one_plus_erf;
 }
