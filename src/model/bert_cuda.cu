@@ -790,9 +790,11 @@ void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   dispatch_dtype(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (head_dim == 32) {
-      small ? launch_attention<T, 32, 2>(p, grid, dev, s) : launch_attention<T, 32, 4>(p, grid, dev, s);
+      if (small) launch_attention<T, 32, 2>(p, grid, dev, s);
+      else launch_attention<T, 32, 4>(p, grid, dev, s);
     } else {
-      small ? launch_attention<T, 64, 2>(p, grid, dev, s) : launch_attention<T, 64, 4>(p, grid, dev, s);
+      if (small) launch_attention<T, 64, 2>(p, grid, dev, s);
+      else launch_attention<T, 64, 4>(p, grid, dev, s);
     }
   });
 }

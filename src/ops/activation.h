@@ -9,9 +9,6 @@
 
 #if defined(__CUDACC__)
 #include "cuda/arch/mufu.cuh"
-#endif
-
-#if defined(__CUDACC__)
 #define S24_HOST_DEVICE __host__ __device__ __forceinline__
 #else
 #define S24_HOST_DEVICE inline
@@ -82,8 +79,8 @@ S24_HOST_DEVICE float activate(Activation a, float x) {
 // [-14, 14] wherever |GELU(x)| > 1e-30 (tests/gpu/test_gpu_activation.cu); below that, at
 // x < -13.2, erfc underflows to zero.
 __device__ __forceinline__ float gelu_erf_gpu(float x) {
-  const float w = fabsf(x) * 0.84932180028801907f;                  // sqrt(log2(e) / 2)
-  const float t = arch::rcp_approx(fmaf(0.41627730557884884f, w, 1.0f));  // 1 / (2 sqrt(log2 e))
+  const float w = fabsf(x) * 0.84932180028801907f;                   // sqrt(log2(e) / 2)
+  const float t = arch::rcp_approx(fmaf(0.41627730557884884f, w, 1.0f));  // 0.5 / sqrt(log2 e)
   const float p2 = erfc_exponent_poly(t, 1.44269504088896341f);
   const float erfc_z = t * arch::exp2_approx(fmaf(-w, w, p2));
   const float one_plus_erf = x < 0.0f ? erfc_z : 2.0f - erfc_z;

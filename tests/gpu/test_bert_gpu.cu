@@ -365,7 +365,7 @@ TEST(BertGpuKernels, FusedAttentionSeparateLayoutAndPeakedScores) {
 
 // The launcher takes 128-query CTAs (4 warps) when they fill the GPU at least once, else 64-query
 // CTAs (2 warps): the shapes above are small enough for the 64-query kernel, these take the
-// 128-query one on any GPU with fewer than 144 SMs (BERT-base heads at batch 6 and 8).
+// 128-query one on any GPU with at most 192 SMs (BERT-base heads at batch 6 and 8).
 TEST(BertGpuKernels, FusedAttentionLargeGridTakesTheWideCtas) {
   REQUIRE_GPU();
   auto g = test::rng(105);
