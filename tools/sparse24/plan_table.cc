@@ -148,7 +148,7 @@ std::string sm90_plan_table_from_tuning(const std::vector<std::string>& tuning,
   std::ostringstream out;
   out << "// The sm_90a tile table for " << detail::gemm::sm90_table_file(table_class)
       << " (sm90_plan_table.h), written by\n// `sparse24 bench --tune --plan-table` from "
-      << tuning.size() << " tuned shape(s); " << provenance << ".\n"
+      << tuning.size() << " tuned shape(s);\n// " << provenance << ".\n"
       << "// bits  activated  max_m  max_n  max_k  configuration\n";
   for (const Row& r : rows)
     out << "{" << r.bits << ", " << (r.activated ? "true" : "false") << ", " << r.max_m << ", "
