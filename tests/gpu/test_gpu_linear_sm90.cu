@@ -103,6 +103,9 @@ TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
       for (DType dt : {DType::kF16, DType::kBF16}) {
         Epilogue e;
         e.bias = (cfg + s.m) % 2 == 0;
+        // The unscaled register epilogue (unrolled for no activation and ReLU), with and
+        // without a bias.
+        e.act = (cfg + s.n + (dt == DType::kBF16)) % 3 == 0 ? Activation::kRelu : Activation::kNone;
         const Case c = make_case(s.m, s.n, s.k, dt, true, e, g);
         const GemmPlan plan{cfg, 1, true};
         if (s.k % 16 != 0) {
@@ -112,7 +115,8 @@ TEST(GpuLinearSm90, BitExactEveryTileConfigWithTails) {
         const Tensor y = run_hw(c, e, &plan);
         EXPECT_TRUE(test::bit_equal(y, reference(c, e, dt)))
             << detail::gemm::plan_name(plan) << " M=" << s.m << " N=" << s.n << " K=" << s.k
-            << " " << dtype_name(dt);
+            << " " << dtype_name(dt) << " bias=" << e.bias
+            << " relu=" << (e.act == Activation::kRelu);
       }
 }
 

@@ -104,22 +104,35 @@ __device__ __forceinline__ void sm90_tile_coords(const Sm90Params& p, int tile, 
 }
 
 // Calls f(std::integral_constant<int, value>{}) for a run-time value in [0, kCount): code that
-// must name registers by compile-time index, inside a rolled loop.
-template <int kCount, int I = 0, class F>
+// must name registers by compile-time index, inside a rolled loop. A switch: ptxas makes it a
+// binary search, about log2(kCount) tests deep. The recursive if-chain that it replaces became a
+// select chain in which every level moved its candidate registers before testing, so step s of a
+// 16-step epilogue paid s + 1 rounds of 8-16 moves (ncu, bench/NOTES.md, sm90 v10).
+template <int kCount, class F>
 __device__ __forceinline__ void with_constant(int value, F& f) {
-  if constexpr (I < kCount) {
-    if (value == I) f(std::integral_constant<int, I>{});
-    else with_constant<kCount, I + 1>(value, f);
+  static_assert(kCount >= 1 && kCount <= 16, "with_constant covers up to 16 values");
+  switch (value) {
+#define S24_CONSTANT_CASE(i)                                         \
+  case i:                                                            \
+    if constexpr (i < kCount) f(std::integral_constant<int, i>{}); \
+    break;
+    S24_CONSTANT_CASE(0) S24_CONSTANT_CASE(1) S24_CONSTANT_CASE(2) S24_CONSTANT_CASE(3)
+    S24_CONSTANT_CASE(4) S24_CONSTANT_CASE(5) S24_CONSTANT_CASE(6) S24_CONSTANT_CASE(7)
+    S24_CONSTANT_CASE(8) S24_CONSTANT_CASE(9) S24_CONSTANT_CASE(10) S24_CONSTANT_CASE(11)
+    S24_CONSTANT_CASE(12) S24_CONSTANT_CASE(13) S24_CONSTANT_CASE(14) S24_CONSTANT_CASE(15)
+#undef S24_CONSTANT_CASE
+    default: break;
   }
 }
 
 // The epilogue of a tile with 16-bit outputs and no residual: everything but the transpose
-// happens in registers. Per 16 tokens a thread takes 8 * kSlices accumulators (with_constant),
-// applies ops.h's scales, bias and activation, rounds once to T and writes them with one
-// stmatrix.trans per m64 slice into 16-bit token rows of a staging buffer. Per 32 tokens the
-// warpgroup synchronizes once, then each thread copies 16-byte pieces of whole token rows to Y
-// (256-byte row segments per 16 lanes). Two buffers alternate, so that one barrier per 32 tokens
-// orders both a buffer's staging and its reuse. The v8 epilogue it replaces for these outputs
+// happens in registers. Per 16 tokens a thread takes 8 * kSlices accumulators (by compile-time
+// index in the unrolled form for no activation and ReLU, through with_constant in the rolled
+// one for GELU and SiLU), applies ops.h's scales, bias and activation, rounds once to T and
+// writes them with one stmatrix.trans per m64 slice into 16-bit token rows of a staging buffer.
+// Per 32 tokens the warpgroup synchronizes once, then each thread copies 16-byte pieces of whole
+// token rows to Y (256-byte row segments per 16 lanes). Two buffers alternate, so that one
+// barrier per 32 tokens orders both a buffer's staging and its reuse. The v8 epilogue it replaces for these outputs
 // staged f32 values and synchronized twice per 32 tokens, and each 8-output item then ran a
 // dependent chain (shared load, scales, activation dispatch, store): 64-73% of the BERT fc1
 // kernels' warp samples (bench/NOTES.md, sm90 v9).
@@ -148,7 +161,7 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
   // The accumulator fragment: acc[sl][j * 4 + 2 * h + odd] is feature sl * 64 + warp * 16 +
   // 8 * h + g of the warpgroup's rows and token j * 8 + 2 * t + odd of the tile. A missing
   // w_scale multiplies by 1 and a missing bias adds -0.0f: both leave every value's bits as
-  // ops.h's skipped steps do, so the arithmetic needs no branch.
+  // ops.h's skipped steps do, so one arithmetic form covers every combination of terms.
   float col_scale[kSlices][2], col_bias[kSlices][2];
 #pragma unroll
   for (int sl = 0; sl < kSlices; ++sl)
@@ -167,6 +180,108 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
       ((q / 2) * 8 + r) * kRowBytes + (((warp * 2 + q % 2) ^ r) * 16);
   const uint32_t staging_addr = arch::smem_addr(staging);
   const Activation act = static_cast<Activation>(p.activation);
+  // A warp-uniform shortcut with identical bits: without alpha, x_scale and w_scale every value
+  // would be multiplied by exactly 1, so the products are skipped (16 of a step's 24 arithmetic
+  // instructions in the common bias-only product). The bias is always added (-0.0f without one:
+  // a branch around 8 adds cost ptxas 8 moves).
+  const bool scaled = p.alpha != 1.0f || p.x_scale != nullptr || p.w_scale != nullptr;
+
+  // ops.h's scales and bias on one step's values (token step * 16 .. + 15).
+  auto scale_and_bias = [&](float (&v)[kSlices * 8], int step) {
+    if (scaled) {
+      // ((alpha * x_scale[m]) * w_scale[n]) * acc + bias[n], left to right as ops.h writes it,
+      // unfused (the CPU reference rounds the product and the sum separately).
+      float row_scale[2][2];
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj)
+#pragma unroll
+        for (int odd = 0; odd < 2; ++odd) {
+          const int m = m_base + step * 16 + 8 * jj + 2 * t + odd;
+          row_scale[jj][odd] =
+              p.x_scale != nullptr && m < p.m ? p.alpha * p.x_scale[m] : p.alpha;
+        }
+#pragma unroll
+      for (int sl = 0; sl < kSlices; ++sl)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const int jj = i / 4, h = (i / 2) % 2, odd = i % 2;
+          float& x = v[sl * 8 + i];
+          x = __fadd_rn(__fmul_rn(__fmul_rn(row_scale[jj][odd], col_scale[sl][h]), x),
+                        col_bias[sl][h]);
+        }
+    } else {
+#pragma unroll
+      for (int sl = 0; sl < kSlices; ++sl)
+#pragma unroll
+        for (int i = 0; i < 8; ++i)
+          v[sl * 8 + i] = __fadd_rn(v[sl * 8 + i], col_bias[sl][(i / 2) % 2]);
+    }
+  };
+  // One rounding to T, then one stmatrix.trans per m64 slice into half `half` of a buffer.
+  auto stage_step = [&](const float (&v)[kSlices * 8], int buffer, int half) {
+#pragma unroll
+    for (int sl = 0; sl < kSlices; ++sl) {
+      uint32_t packed[4];
+#pragma unroll
+      for (int w = 0; w < 4; ++w)  // word w: the token pair of matrix w = 2 * jj + h
+        packed[w] = Pack2<T>::from_float2(v[sl * 8 + 2 * w], v[sl * 8 + 2 * w + 1]);
+      arch::stmatrix_x4_trans(
+          staging_addr + buffer + half * 16 * kRowBytes + store_offset + sl * 128, packed);
+    }
+  };
+  // The warpgroup's barrier, then 16-byte pieces of whole staged token rows to Y: copy k of a
+  // thread takes piece tid + 128 k, i.e. the same 8 features (piece_col) of token row row0 +
+  // k * kRowsPerCopy. kRowsPerCopy is a multiple of 8, so the row's XOR permutation, the feature
+  // bound and the shared and global offsets are per-thread constants plus k times a stride.
+  constexpr int kRowsPerCopy = 128 / kPieces;
+  static_assert(kRowsPerCopy % 8 == 0, "a thread's rows share their XOR permutation");
+  const int row0 = tid / kPieces, piece_col = tid % kPieces;
+  const uint32_t copy_offset = row0 * kRowBytes + ((piece_col ^ (row0 & 7)) * 16);
+  const bool feature_in_range = n_base + piece_col * 8 < p.n;
+  T* const y_features = static_cast<T*>(p.y) + n_base + piece_col * 8;
+  auto copy_chunk = [&](int c, int buffer) {
+    arch::named_barrier_sync(barrier_id, 128);
+#pragma unroll
+    for (int k = 0; k < kCopies; ++k) {
+      const int m = m_base + c * kChunk + row0 + k * kRowsPerCopy;
+      if (feature_in_range && m < p.m) {
+        const uint4 out = *reinterpret_cast<const uint4*>(staging + buffer + copy_offset +
+                                                          k * kRowsPerCopy * kRowBytes);
+        *reinterpret_cast<uint4*>(y_features + static_cast<int64_t>(m) * p.n) = out;
+      }
+    }
+  };
+
+  // Without an activation or with ReLU, every step is short, and the whole tile is unrolled:
+  // each step reads its accumulators by compile-time index, with no dispatch and no copies
+  // (~300-600 instructions per tile configuration). The rolled form below costs a dispatch and
+  // 16-32 register moves per step, which made a bias-only step ~100 instructions for 8 values
+  // (ncu, bench/NOTES.md, sm90 v10); unrolled, GELU's ~24 instructions per value would make
+  // thousands and bring back v5's instruction-fetch stalls.
+  if (act == Activation::kNone || act == Activation::kRelu) {
+    const bool relu_on = act == Activation::kRelu;
+#pragma unroll
+    for (int c = 0; c < BM / kChunk; ++c) {
+      const int buffer = (c & 1) * kBufferBytes;
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int step = 2 * c + half;
+        float v[kSlices * 8];
+#pragma unroll
+        for (int sl = 0; sl < kSlices; ++sl)
+#pragma unroll
+          for (int i = 0; i < 8; ++i) v[sl * 8 + i] = static_cast<float>(acc[sl][step * 8 + i]);
+        scale_and_bias(v, step);
+        if (relu_on) {
+#pragma unroll
+          for (int i = 0; i < kSlices * 8; ++i) v[i] = relu(v[i]);
+        }
+        stage_step(v, buffer, half);
+      }
+      copy_chunk(c, buffer);
+    }
+    return;
+  }
 
   // A step's accumulators are copied as they are and converted after the copy: converting inside
   // the per-step cases let ptxas convert all of int8's 128 accumulators at once, and spill.
@@ -188,49 +303,11 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
       with_constant<BM / 16>(step, take_step);
 #pragma unroll
       for (int i = 0; i < kSlices * 8; ++i) v[i] = static_cast<float>(step_acc[i]);
-      // ((alpha * x_scale[m]) * w_scale[n]) * acc + bias[n], left to right as ops.h writes it,
-      // unfused (the CPU reference rounds the product and the sum separately).
-      float row_scale[2][2];
-#pragma unroll
-      for (int jj = 0; jj < 2; ++jj)
-#pragma unroll
-        for (int odd = 0; odd < 2; ++odd) {
-          const int m = m_base + step * 16 + 8 * jj + 2 * t + odd;
-          row_scale[jj][odd] =
-              p.x_scale != nullptr && m < p.m ? p.alpha * p.x_scale[m] : p.alpha;
-        }
-#pragma unroll
-      for (int sl = 0; sl < kSlices; ++sl)
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          const int jj = i / 4, h = (i / 2) % 2, odd = i % 2;
-          float& x = v[sl * 8 + i];
-          x = __fadd_rn(__fmul_rn(__fmul_rn(row_scale[jj][odd], col_scale[sl][h]), x),
-                        col_bias[sl][h]);
-        }
+      scale_and_bias(v, step);
       activate_all_gpu(act, v);
-#pragma unroll
-      for (int sl = 0; sl < kSlices; ++sl) {
-        uint32_t packed[4];
-#pragma unroll
-        for (int w = 0; w < 4; ++w)  // word w: the token pair of matrix w = 2 * jj + h
-          packed[w] = Pack2<T>::from_float2(v[sl * 8 + 2 * w], v[sl * 8 + 2 * w + 1]);
-        arch::stmatrix_x4_trans(
-            staging_addr + buffer + half * 16 * kRowBytes + store_offset + sl * 128, packed);
-      }
+      stage_step(v, buffer, half);
     }
-    arch::named_barrier_sync(barrier_id, 128);
-#pragma unroll
-    for (int k = 0; k < kCopies; ++k) {
-      const int piece = tid + 128 * k;
-      const int tok = piece / kPieces, chunk = piece % kPieces;
-      const int m = m_base + c * kChunk + tok, n = n_base + chunk * 8;
-      if (m < p.m && n < p.n) {
-        const uint4 out = *reinterpret_cast<const uint4*>(staging + buffer + tok * kRowBytes +
-                                                          ((chunk ^ (tok & 7)) * 16));
-        *reinterpret_cast<uint4*>(static_cast<T*>(p.y) + static_cast<int64_t>(m) * p.n + n) = out;
-      }
-    }
+    copy_chunk(c, buffer);
   }
 }
 
