@@ -1,0 +1,29 @@
+set -uo pipefail
+source .devbin/env.sh
+FINAL_OUT=$OUT; OUT=$OUT/w; mkdir -p $OUT
+T0=$SECONDS
+finish() { cd $FINAL_OUT && tar czf s10c8.tgz w && rm -rf w; ls $FINAL_OUT; }
+trap finish EXIT
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv > $OUT/gpu.txt; cat $OUT/gpu.txt
+G=src/cuda/gemm
+mkdir -p /tmp/new; for f in sparse_gemm.h sparse_gemm.cu sparse_gemm_sm90.cu sparse_gemm_sm90_kernel.cuh tile_configs.h; do cp $G/$f /tmp/new/; cp .devbin/v10_head/$f $G/$f; done
+touch $G/* tests/gpu/*.cu
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DS24_GTEST_SOURCE_DIR=$S24_GTEST_SOURCE_DIR -DS24_CUSPARSELT_ROOT=$C > $OUT/cmake.log 2>&1
+( time ninja -C build-gpu -j16 sparse24 ) > $OUT/build_head.log 2>&1 || { tail -30 $OUT/build_head.log; exit 1; }
+cp build-gpu/sparse24 /tmp/s24_head
+for f in sparse_gemm.h sparse_gemm.cu sparse_gemm_sm90.cu sparse_gemm_sm90_kernel.cuh tile_configs.h; do cp /tmp/new/$f $G/$f; done
+touch $G/* tests/gpu/*.cu
+( time ninja -C build-gpu -j16 ) > $OUT/build.log 2>&1 || { tail -30 $OUT/build.log; exit 1; }
+cp build-gpu/sparse24 /tmp/s24_new
+echo "built at $((SECONDS-T0)) s"
+timeout 150 build-gpu/test_gpu_linear_sm90 > $OUT/t_sm90.log 2>&1; echo "sm90 tests rc=$? at $((SECONDS-T0)) s"; grep -E "^\[  (PASSED|FAILED) |FAILED|Failure|OK \] .*Gelu" $OUT/t_sm90.log | head -8
+timeout 60 build-gpu/test_bert_gpu > $OUT/t_bert.log 2>&1; echo "bert tests rc=$?"; grep -E "^\[  (PASSED|FAILED) " $OUT/t_bert.log
+for v in new head new head; do
+  timeout 90 /tmp/s24_$v bert --device cuda --arch bert-base --no-fidelity --batches 4,16,64,256 --seqs 384 --repeats 10 > $OUT/b_$v.log 2>&1
+  grep -E '^ +(4|16|64|256) +384' $OUT/b_$v.log | sed "s/^/$v /"
+done | tee $OUT/bert_ab.txt
+echo "ab at $((SECONDS-T0)) s"
+mkdir -p $OUT/bert
+timeout 100 build-gpu/sparse24 bert --device cuda --arch bert-base --no-fidelity --batches 4,16,64,256 --seqs 384 --json $OUT/bert/bert_base.json > $OUT/bert/bert_base.log 2>&1; echo "bert rc=$? at $((SECONDS-T0)) s"
+PYTHONUNBUFFERED=1 timeout 150 python3 scripts/torch_bert_compare.py --batches 4,16,64,256 --seq 384 --json $OUT/bert/torch.json --ours $OUT/bert/bert_base.json > $OUT/bert/torch.log 2>&1; echo "torch rc=$? at $((SECONDS-T0)) s"; tail -8 $OUT/bert/torch.log
+echo "all at $((SECONDS-T0)) s"
