@@ -177,6 +177,35 @@ TEST(GpuLinearSm90, RegisterEpilogueEqualsStagedEpilogue) {
     }
 }
 
+// GELU (erf) has two epilogue forms, chosen by the number of tiles (the unrolled one only on
+// large products): forced each way on every tile configuration, with tails, they must give the
+// same bits (the same arithmetic per value; only the loop structure differs).
+TEST(GpuLinearSm90, UnrolledGeluEqualsRolledGelu) {
+  S24_REQUIRE_SM90();
+  auto g = rng(94);
+  int i = 0;
+  for (DType dt : {DType::kF16, DType::kBF16})
+    for (int variant = 0; variant < 2; ++variant) {
+      Epilogue e;
+      e.act = Activation::kGeluErf;
+      e.bias = variant == 0;
+      e.w_scale = variant == 1;
+      e.alpha = variant == 1 ? 0.5f : 1.0f;
+      const int64_t m = 333 + 64 * i++, n = 264;
+      const Case c = make_case(m, n, 320, dt, false, e, g);
+      for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
+        GemmPlan rolled{cfg, 1, true}, unrolled{cfg, 1, true};
+        rolled.gelu_unroll = 0;
+        unrolled.gelu_unroll = 1;
+        const Tensor a = run_hw(c, e, &rolled), b = run_hw(c, e, &unrolled);
+        EXPECT_TRUE(test::bit_equal(a, b))
+            << detail::gemm::plan_name(rolled) << " " << dtype_name(dt) << " variant " << variant;
+        EXPECT_LT(test::rel_error(b, reference(c, e, dt)), test::tolerance(dt))
+            << detail::gemm::plan_name(unrolled) << " " << dtype_name(dt);
+      }
+    }
+}
+
 TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
   S24_REQUIRE_SM90();
   auto g = rng(92);

@@ -125,6 +125,8 @@ GemmPlan normalize_plan(GemmPlan plan, int64_t k) {
   if (plan.wgmma) {
     S24_CHECK(plan.config >= 0 && plan.config < kSm90ConfigCount, ErrorCode::kInvalidArgument,
               "unknown sm_90a GEMM tile configuration ", plan.config);
+    S24_CHECK(plan.gelu_unroll >= -1 && plan.gelu_unroll <= 1, ErrorCode::kInvalidArgument,
+              "GemmPlan::gelu_unroll must be -1 (by tile count), 0 or 1, got ", plan.gelu_unroll);
     plan.splits = 1;
     return plan;
   }

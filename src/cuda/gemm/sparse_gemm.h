@@ -17,6 +17,9 @@ struct GemmPlan {
   int config = 0;      // index into kConfigs, or kSm90Configs when wgmma (tile_configs.h)
   int splits = 1;      // split-K factor (CTAs per output tile along K); 1 for wgmma
   bool wgmma = false;  // the sm_90a wgmma.mma_async.sp kernel instead of the mma.sp one
+  // wgmma with GELU (erf), 16-bit: -1 picks the epilogue form by tiles per SM
+  // (kSm90UnrolledGeluMinTilesPerSm), 0 forces the rolled one, 1 the unrolled one (tests).
+  int gelu_unroll = -1;
 };
 
 // The shape heuristic: a tile configuration by M, then a split-K factor that brings the CTA count

@@ -195,8 +195,18 @@ void run_sparse_gemm_sm90(const GemmArgs& a, const GemmPlan& plan) {
   l.sm_count = info.sm_count;
   l.stream = static_cast<cudaStream_t>(a.stream);
   ensure_current_device(a.device);
-  if (a.dtype == DType::kF16) return launch_config<arch::WgmmaF16, __half>(plan.config, l);
-  if (a.dtype == DType::kBF16) return launch_config<arch::WgmmaBF16, __nv_bfloat16>(plan.config, l);
+  // GELU (erf) on many tiles per SM: the instantiations with the unrolled GELU epilogue.
+  const bool unroll_gelu =
+      a.activation == Activation::kGeluErf &&
+      (plan.gelu_unroll >= 0 ? plan.gelu_unroll == 1
+                             : static_cast<int64_t>(p.tiles_n) * p.tiles_m >=
+                                   int64_t{kSm90UnrolledGeluMinTilesPerSm} * info.sm_count);
+  if (a.dtype == DType::kF16)
+    return unroll_gelu ? launch_config<arch::WgmmaF16, __half, true>(plan.config, l)
+                       : launch_config<arch::WgmmaF16, __half>(plan.config, l);
+  if (a.dtype == DType::kBF16)
+    return unroll_gelu ? launch_config<arch::WgmmaBF16, __nv_bfloat16, true>(plan.config, l)
+                       : launch_config<arch::WgmmaBF16, __nv_bfloat16>(plan.config, l);
   if (a.dtype == DType::kI8) return launch_sm90_s8(plan.config, l);
   launch_sm90_fp8(a.dtype, a.x_dtype, plan.config, l);
 }

@@ -127,12 +127,13 @@ __device__ __forceinline__ void with_constant(int value, F& f) {
 
 // The epilogue of a tile with 16-bit outputs and no residual: everything but the transpose
 // happens in registers. Per 16 tokens a thread takes 8 * kSlices accumulators (by compile-time
-// index in the unrolled form for no activation and ReLU, through with_constant in the rolled
-// one for GELU and SiLU), applies ops.h's scales, bias and activation, rounds once to T and
-// writes them with one stmatrix.trans per m64 slice into 16-bit token rows of a staging buffer.
-// Per 32 tokens the warpgroup synchronizes once, then each thread copies 16-byte pieces of whole
-// token rows to Y (256-byte row segments per 16 lanes). Two buffers alternate, so that one
-// barrier per 32 tokens orders both a buffer's staging and its reuse. The v8 epilogue it replaces for these outputs
+// index in the unrolled form: no activation, ReLU, and GELU (erf) on products of many tiles;
+// through with_constant in the rolled one: SiLU, GELU (tanh) and GELU (erf) on small products),
+// applies ops.h's scales, bias and activation, rounds once to T and writes them with one
+// stmatrix.trans per m64 slice into 16-bit token rows of a staging buffer. Per 32 tokens the
+// warpgroup synchronizes once, then each thread copies 16-byte pieces of whole token rows to Y
+// (256-byte row segments per 16 lanes). Two buffers alternate, so that one barrier per 32 tokens
+// orders both a buffer's staging and its reuse. The v8 epilogue it replaces for these outputs
 // staged f32 values and synchronized twice per 32 tokens, and each 8-output item then ran a
 // dependent chain (shared load, scales, activation dispatch, store): 64-73% of the BERT fc1
 // kernels' warp samples (bench/NOTES.md, sm90 v9).
@@ -144,7 +145,7 @@ __device__ __forceinline__ void with_constant(int value, F& f) {
 // column terms, the addresses and GELU's temporaries, and the 16 GELUs of a step run nearly one
 // after another, waiting on their MUFU results (ncu). BERT fc1 + GELU at batch 16 measured 10%
 // slower than v8; 8-token steps recovered it but lost 10% on every batch-64/256 row (NOTES).
-template <class T, int BM, int kSlices, class Acc>
+template <class T, int BM, int kSlices, bool kUnrollGelu, class Acc>
 __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
                                                     Acc (&acc)[kSlices][BM / 2],
                                                     uint8_t* staging, int n_base, int m_base,
@@ -252,14 +253,14 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
     }
   };
 
-  // Without an activation or with ReLU, every step is short, and the whole tile is unrolled:
-  // each step reads its accumulators by compile-time index, with no dispatch and no copies
-  // (~300-600 instructions per tile configuration). The rolled form below costs a dispatch and
-  // 16-32 register moves per step, which made a bias-only step ~100 instructions for 8 values
-  // (ncu, bench/NOTES.md, sm90 v10); unrolled, GELU's ~24 instructions per value would make
-  // thousands and bring back v5's instruction-fetch stalls.
-  if (act == Activation::kNone || act == Activation::kRelu) {
-    const bool relu_on = act == Activation::kRelu;
+  // The unrolled form: each step reads its accumulators by compile-time index, with no dispatch
+  // and no copies. The rolled form below costs a dispatch and 16-32 register moves per step,
+  // which made a bias-only step ~100 instructions for 8 values (ncu, bench/NOTES.md, sm90 v10).
+  // Without an activation or with ReLU a tile is ~300-600 instructions unrolled. GELU's ~24
+  // instructions per value make ~1.5-3 k: in the kernels that every product launches, that code
+  // slowed small batches even where it did not run, so it lives in separate instantiations
+  // (kUnrollGelu) that only GELU products of many tiles per SM launch (bench/NOTES.md, sm90 v10').
+  auto run_unrolled = [&](auto activate) {
 #pragma unroll
     for (int c = 0; c < BM / kChunk; ++c) {
       const int buffer = (c & 1) * kBufferBytes;
@@ -272,15 +273,30 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
 #pragma unroll
           for (int i = 0; i < 8; ++i) v[sl * 8 + i] = static_cast<float>(acc[sl][step * 8 + i]);
         scale_and_bias(v, step);
-        if (relu_on) {
-#pragma unroll
-          for (int i = 0; i < kSlices * 8; ++i) v[i] = relu(v[i]);
-        }
+        activate(v);
         stage_step(v, buffer, half);
       }
       copy_chunk(c, buffer);
     }
+  };
+  if (act == Activation::kNone || act == Activation::kRelu) {
+    const bool relu_on = act == Activation::kRelu;
+    run_unrolled([&](float (&v)[kSlices * 8]) {
+      if (relu_on) {
+#pragma unroll
+        for (int i = 0; i < kSlices * 8; ++i) v[i] = relu(v[i]);
+      }
+    });
     return;
+  }
+  if constexpr (kUnrollGelu) {
+    if (act == Activation::kGeluErf) {
+      run_unrolled([&](float (&v)[kSlices * 8]) {
+#pragma unroll
+        for (int i = 0; i < kSlices * 8; ++i) v[i] = gelu_erf_gpu(v[i]);
+      });
+      return;
+    }
   }
 
   // A step's accumulators are copied as they are and converted after the copy: converting inside
@@ -312,8 +328,9 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
 }
 
 // Op: the operand tag (arch::WgmmaF16, ..., arch::WgmmaS8); TOut: Y's element type, or void to
-// read it from Sm90Params::out_dtype.
-template <class Op, class TOut, int kCfg>
+// read it from Sm90Params::out_dtype; kUnrollGelu: GELU (erf) through the unrolled 16-bit
+// epilogue (instantiated for 16-bit operands only).
+template <class Op, class TOut, int kCfg, bool kUnrollGelu = false>
 __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     sparse_gemm_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
                             const __grid_constant__ CUtensorMap w_map, const Sm90Params p) {
@@ -542,17 +559,17 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
       uint8_t* staging16 = reinterpret_cast<uint8_t*>(staging);
       if constexpr (std::is_void_v<TOut>) {
         if (p.out_dtype == kOutF16) {
-          sm90_epilogue_16bit<__half, BM, kSlices>(p, acc, staging16, n_base, m_base, warp, lane,
+          sm90_epilogue_16bit<__half, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base, warp, lane,
                                                    1 + cw);
           continue;
         }
         if (p.out_dtype == kOutBF16) {
-          sm90_epilogue_16bit<__nv_bfloat16, BM, kSlices>(p, acc, staging16, n_base, m_base,
+          sm90_epilogue_16bit<__nv_bfloat16, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base,
                                                           warp, lane, 1 + cw);
           continue;
         }
       } else if constexpr (!std::is_same_v<TOut, float>) {
-        sm90_epilogue_16bit<TOut, BM, kSlices>(p, acc, staging16, n_base, m_base, warp, lane,
+        sm90_epilogue_16bit<TOut, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base, warp, lane,
                                                1 + cw);
         continue;
       }

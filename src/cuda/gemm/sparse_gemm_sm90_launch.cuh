@@ -28,7 +28,7 @@ struct Sm90Launch {
   cudaStream_t stream = nullptr;
 };
 
-template <class Op, class TOut, int kCfg>
+template <class Op, class TOut, int kCfg, bool kUnrollGelu = false>
 void launch(const Sm90Launch& l) {
   constexpr Sm90TileConfig C = kSm90Configs[kCfg];
   constexpr bool kQ8 = Op::kElemBytes == 1;
@@ -39,7 +39,7 @@ void launch(const Sm90Launch& l) {
   } else {
     constexpr int kSmem = C.smem_bytes(kQ8);
     static std::atomic<uint64_t> attribute_done{0};
-    auto kernel = sparse_gemm_sm90_kernel<Op, TOut, kCfg>;
+    auto kernel = sparse_gemm_sm90_kernel<Op, TOut, kCfg, kUnrollGelu>;
     const uint64_t bit = uint64_t{1} << (l.device & 63);
     if (!(attribute_done.load(std::memory_order_acquire) & bit)) {
       S24_CUDA_CHECK(
@@ -81,21 +81,22 @@ void launch(const Sm90Launch& l) {
   }
 }
 
-template <class Op, class TOut>
+template <class Op, class TOut, bool kUnrollGelu = false>
 void launch_config(int config, const Sm90Launch& l) {
   switch (config) {
-    case kSm90N128M128: return launch<Op, TOut, kSm90N128M128>(l);
-    case kSm90N128M256: return launch<Op, TOut, kSm90N128M256>(l);
-    case kSm90N256M64: return launch<Op, TOut, kSm90N256M64>(l);
-    case kSm90N256M128: return launch<Op, TOut, kSm90N256M128>(l);
-    case kSm90N128M96: return launch<Op, TOut, kSm90N128M96>(l);
-    case kSm90N128M192: return launch<Op, TOut, kSm90N128M192>(l);
-    case kSm90PingN128M128: return launch<Op, TOut, kSm90PingN128M128>(l);
-    case kSm90PingN128M64: return launch<Op, TOut, kSm90PingN128M64>(l);
-    case kSm90ClusterN128M128: return launch<Op, TOut, kSm90ClusterN128M128>(l);
-    case kSm90ClusterN128M256: return launch<Op, TOut, kSm90ClusterN128M256>(l);
-    case kSm90ClusterN128M192: return launch<Op, TOut, kSm90ClusterN128M192>(l);
-    case kSm90ClusterPingN128M128: return launch<Op, TOut, kSm90ClusterPingN128M128>(l);
+    case kSm90N128M128: return launch<Op, TOut, kSm90N128M128, kUnrollGelu>(l);
+    case kSm90N128M256: return launch<Op, TOut, kSm90N128M256, kUnrollGelu>(l);
+    case kSm90N256M64: return launch<Op, TOut, kSm90N256M64, kUnrollGelu>(l);
+    case kSm90N256M128: return launch<Op, TOut, kSm90N256M128, kUnrollGelu>(l);
+    case kSm90N128M96: return launch<Op, TOut, kSm90N128M96, kUnrollGelu>(l);
+    case kSm90N128M192: return launch<Op, TOut, kSm90N128M192, kUnrollGelu>(l);
+    case kSm90PingN128M128: return launch<Op, TOut, kSm90PingN128M128, kUnrollGelu>(l);
+    case kSm90PingN128M64: return launch<Op, TOut, kSm90PingN128M64, kUnrollGelu>(l);
+    case kSm90ClusterN128M128: return launch<Op, TOut, kSm90ClusterN128M128, kUnrollGelu>(l);
+    case kSm90ClusterN128M256: return launch<Op, TOut, kSm90ClusterN128M256, kUnrollGelu>(l);
+    case kSm90ClusterN128M192: return launch<Op, TOut, kSm90ClusterN128M192, kUnrollGelu>(l);
+    case kSm90ClusterPingN128M128:
+      return launch<Op, TOut, kSm90ClusterPingN128M128, kUnrollGelu>(l);
   }
   S24_THROW(ErrorCode::kInvalidArgument, "unknown sm_90a GEMM tile configuration ", config);
 }
