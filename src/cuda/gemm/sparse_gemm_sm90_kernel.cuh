@@ -559,18 +559,18 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
       uint8_t* staging16 = reinterpret_cast<uint8_t*>(staging);
       if constexpr (std::is_void_v<TOut>) {
         if (p.out_dtype == kOutF16) {
-          sm90_epilogue_16bit<__half, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base, warp, lane,
-                                                   1 + cw);
+          sm90_epilogue_16bit<__half, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base,
+                                                                warp, lane, 1 + cw);
           continue;
         }
         if (p.out_dtype == kOutBF16) {
-          sm90_epilogue_16bit<__nv_bfloat16, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base,
-                                                          warp, lane, 1 + cw);
+          sm90_epilogue_16bit<__nv_bfloat16, BM, kSlices, kUnrollGelu>(
+              p, acc, staging16, n_base, m_base, warp, lane, 1 + cw);
           continue;
         }
       } else if constexpr (!std::is_same_v<TOut, float>) {
-        sm90_epilogue_16bit<TOut, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base, warp, lane,
-                                               1 + cw);
+        sm90_epilogue_16bit<TOut, BM, kSlices, kUnrollGelu>(p, acc, staging16, n_base, m_base, warp,
+                                                            lane, 1 + cw);
         continue;
       }
     }
