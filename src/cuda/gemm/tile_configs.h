@@ -142,8 +142,9 @@ struct Sm90TileConfig {
 
 // GELU (erf) in the unrolled 16-bit epilogue (separate kernel instantiations): 7-15% faster per
 // product than the rolled loop (no step dispatch, more registers for GELU's chains), for a larger
-// kernel; BERT's fc1 products at batch 64 (23 tiles per SM) and up take it, batch 16 (6) does not
-// (bench/NOTES.md, sm90 v10'). Products with at least this many output tiles per SM take it.
+// kernel; BERT's fc1 products at batch 64 (17-23 tiles per SM with the tables' tiles) and up take
+// it, batch 16 (6) does not (bench/NOTES.md, sm90 v10'). Products with at least this many output
+// tiles per SM take it.
 constexpr int kSm90UnrolledGeluMinTilesPerSm = 16;
 
 // The 96- and 192-token tiles exist for wave quantization: BERT's N = 768 products at batch 16
