@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "common/random_compressed.h"
@@ -204,6 +205,54 @@ TEST(GpuLinearSm90, UnrolledGeluEqualsRolledGelu) {
             << detail::gemm::plan_name(unrolled) << " " << dtype_name(dt);
       }
     }
+}
+
+// Programmatic dependent launch (sm90_programmatic_launch): a GEMM may be scheduled while the
+// previous kernel of its stream finishes, and must wait for it before its first global access.
+// Each product of this chain reads the buffer that the previous one wrote (read after write)
+// and overwrites the one that the previous one read (write after read), launched back to back
+// with no synchronization, every tile configuration in turn (clustered and ping-pong ones
+// included). The GEMM is deterministic, so the chain must give the bits of the same launches with
+// a device synchronization after each; its first product must also match the CPU reference.
+TEST(GpuLinearSm90, ChainedProductsWithoutSynchronization) {
+  S24_REQUIRE_SM90();
+  auto g = rng(95);
+  const int64_t m = 3000, d = 1024;
+  const DType dt = DType::kF16;
+  const Device dev = Device::cuda(0);
+  Epilogue e;
+  e.bias = true;
+  e.alpha = 0.04f;  // about 1 / sqrt(512 kept products): values stay O(1) along the chain
+  std::vector<Case> steps;
+  std::vector<detail::HwLayout> weights;
+  std::vector<Tensor> biases;
+  for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
+    steps.push_back(make_case(m, d, d, dt, false, e, g));
+    weights.push_back(detail::to_hw_layout(steps.back().w.to(dev)));
+    biases.push_back(steps.back().bias.to(dev));
+  }
+  auto run_chain = [&](bool synchronize_each) {
+    Tensor a = steps[0].x.to(dev);
+    Tensor b = Tensor::empty({m, d}, dt, dev);
+    test::poison(b);
+    cuda_synchronize();
+    Tensor first;
+    for (int cfg = 0; cfg < detail::gemm::kSm90ConfigCount; ++cfg) {
+      LinearOptions opt;
+      opt.alpha = e.alpha;
+      const GemmPlan plan{cfg, 1, true};
+      detail::linear_cuda_hw(a, weights[cfg], &biases[cfg], b, opt, &plan);
+      if (synchronize_each) cuda_synchronize();
+      if (cfg == 0 && synchronize_each) first = b.to(Device::cpu());
+      std::swap(a, b);
+    }
+    cuda_synchronize();
+    return std::make_pair(a.to(Device::cpu()), first);
+  };
+  const auto [serial, first] = run_chain(true);
+  EXPECT_LT(test::rel_error(first, reference(steps[0], e, dt)), test::tolerance(dt));
+  for (int round = 0; round < 3; ++round)
+    EXPECT_TRUE(test::bit_equal(run_chain(false).first, serial)) << "round " << round;
 }
 
 TEST(GpuLinearSm90, RandomNormalWithinTolerance) {

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "core/check.h"
@@ -93,6 +94,14 @@ CUtensorMap make_w_map(const void* values, int64_t n, int64_t k, DType dtype, in
 }
 
 }  // namespace
+
+bool sm90_programmatic_launch() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("S24_PDL");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return enabled;
+}
 
 bool sm90_runs(const GemmArgs& a, std::string* why) {
   const char* reason = nullptr;
@@ -195,12 +204,14 @@ void run_sparse_gemm_sm90(const GemmArgs& a, const GemmPlan& plan) {
   l.sm_count = info.sm_count;
   l.stream = static_cast<cudaStream_t>(a.stream);
   ensure_current_device(a.device);
-  // GELU (erf) on many work units per SM: the instantiations with the unrolled GELU epilogue.
+  // GELU (erf) on many output tiles per SM: the instantiations with the unrolled GELU epilogue.
+  // Output tiles, not work units (a clustered unit is c.cluster tiles).
+  const int64_t tiles = static_cast<int64_t>(p.tiles_n) * c.cluster * p.tiles_m;
   const bool unroll_gelu =
       a.activation == Activation::kGeluErf &&
-      (plan.gelu_unroll >= 0 ? plan.gelu_unroll == 1
-                             : static_cast<int64_t>(p.tiles_n) * p.tiles_m >=
-                                   int64_t{kSm90UnrolledGeluMinTilesPerSm} * info.sm_count);
+      (plan.gelu_unroll >= 0
+           ? plan.gelu_unroll == 1
+           : tiles >= int64_t{kSm90UnrolledGeluMinTilesPerSm} * info.sm_count);
   if (a.dtype == DType::kF16)
     return unroll_gelu ? launch_config<arch::WgmmaF16, __half, true>(plan.config, l)
                        : launch_config<arch::WgmmaF16, __half>(plan.config, l);

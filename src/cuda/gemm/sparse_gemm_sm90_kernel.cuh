@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/arch/grid_dependency.cuh"
 #include "cuda/arch/stmatrix.cuh"
 #include "cuda/arch/tma.cuh"
 #include "cuda/arch/wgmma.cuh"
@@ -392,6 +393,13 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
   }
   __syncthreads();
   if constexpr (kCluster > 1) arch::cluster_sync();
+  // Launched with programmatic stream serialization (sm90_programmatic_launch), this CTA may have
+  // started while the previous kernel of the stream was finishing: the set-up above overlapped
+  // its tail. Every thread waits for it here, before the first global access (the producer's
+  // loads, the consumers' stores to a Y that it may still read). Then the next GEMM may launch:
+  // its CTAs land as these exit and run their own set-up meanwhile.
+  arch::grid_dependency_wait();
+  arch::grid_dependency_launch_dependents();
 
   if (warpgroup == 0) {
     // ---------------- producer ----------------

@@ -28,6 +28,11 @@ struct Sm90Launch {
   cudaStream_t stream = nullptr;
 };
 
+// Whether sm_90a GEMMs are launched with programmatic stream serialization (programmatic
+// dependent launch): on unless the environment sets S24_PDL=0 (read once; for A/B measurements
+// and for ruling it out when debugging).
+bool sm90_programmatic_launch();
+
 template <class Op, class TOut, int kCfg, bool kUnrollGelu = false>
 void launch(const Sm90Launch& l) {
   constexpr Sm90TileConfig C = kSm90Configs[kCfg];
@@ -47,22 +52,25 @@ void launch(const Sm90Launch& l) {
       attribute_done.fetch_or(bit, std::memory_order_acq_rel);
     }
     const int units = l.p.tiles_n * l.p.tiles_m;
+    cudaLaunchConfig_t config{};
+    cudaLaunchAttribute attributes[2];
+    int attribute_count = 0;
+    if constexpr (C.cluster > 1) {
+      cudaLaunchAttribute& cluster = attributes[attribute_count++];
+      cluster.id = cudaLaunchAttributeClusterDimension;
+      cluster.val.clusterDim.x = C.cluster;
+      cluster.val.clusterDim.y = 1;
+      cluster.val.clusterDim.z = 1;
+    }
+    config.blockDim = dim3(Sm90TileConfig::kThreads);
+    config.dynamicSmemBytes = kSmem;
+    config.stream = l.stream;
+    config.attrs = attributes;
+    config.numAttrs = attribute_count;
+    unsigned grid = 0;
     if constexpr (C.cluster == 1) {
-      const unsigned grid = static_cast<unsigned>(std::min(units, l.sm_count));
-      kernel<<<grid, Sm90TileConfig::kThreads, kSmem, l.stream>>>(l.x_map, l.w_map, l.p);
-      S24_CUDA_CHECK_LAUNCH();
+      grid = static_cast<unsigned>(std::min(units, l.sm_count));
     } else {
-      cudaLaunchConfig_t config{};
-      cudaLaunchAttribute attribute[1];
-      attribute[0].id = cudaLaunchAttributeClusterDimension;
-      attribute[0].val.clusterDim.x = C.cluster;
-      attribute[0].val.clusterDim.y = 1;
-      attribute[0].val.clusterDim.z = 1;
-      config.blockDim = dim3(Sm90TileConfig::kThreads);
-      config.dynamicSmemBytes = kSmem;
-      config.stream = l.stream;
-      config.attrs = attribute;
-      config.numAttrs = 1;
       // Clusters that fit at once (GPCs hold whole clusters, so fewer than sm_count / cluster
       // when a GPC has an odd number of free SMs); measured once per device.
       static std::atomic<int> resident[64] = {};
@@ -74,10 +82,19 @@ void launch(const Sm90Launch& l) {
                   " fits no cluster of ", C.cluster, " CTAs on this device");
         resident[l.device & 63].store(clusters, std::memory_order_release);
       }
-      config.gridDim = dim3(static_cast<unsigned>(std::min(units, clusters) * C.cluster));
-      S24_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, l.x_map, l.w_map, l.p));
-      S24_CUDA_CHECK_LAUNCH();
+      grid = static_cast<unsigned>(std::min(units, clusters) * C.cluster);
     }
+    config.gridDim = dim3(grid);
+    // The kernel waits for the previous kernel of the stream before touching global memory
+    // (grid_dependency_wait), so it may be scheduled while that kernel finishes.
+    if (sm90_programmatic_launch()) {
+      cudaLaunchAttribute& pdl = attributes[attribute_count++];
+      pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      pdl.val.programmaticStreamSerializationAllowed = 1;
+      config.numAttrs = attribute_count;
+    }
+    S24_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, l.x_map, l.w_map, l.p));
+    S24_CUDA_CHECK_LAUNCH();
   }
 }
 

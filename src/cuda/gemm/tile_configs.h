@@ -143,9 +143,9 @@ struct Sm90TileConfig {
 // GELU (erf) in the unrolled 16-bit epilogue (separate kernel instantiations): 7-15% faster per
 // product than the rolled loop (no step dispatch, more registers for GELU's chains), for a larger
 // kernel; BERT's fc1 products at batch 64 (17-23 tiles per SM with the tables' tiles) and up take
-// it, batch 16 (6) does not (bench/NOTES.md, sm90 v10'). Products with at least this many work
-// units per SM take it: output tiles, or pairs of them for clustered tiles (as measured; the
-// H200 table's clustered GELU tile at batch 64, 8.7 units per SM, stays rolled).
+// it, batch 16 (6) does not (bench/NOTES.md, sm90 v10'). Products with at least this many output
+// tiles per SM take it (a clustered work unit counts as its two tiles: the H200 table's clustered
+// GELU tile at batch 64 has 17.5 tiles per SM).
 constexpr int kSm90UnrolledGeluMinTilesPerSm = 16;
 
 // The 96- and 192-token tiles exist for wave quantization: BERT's N = 768 products at batch 16
