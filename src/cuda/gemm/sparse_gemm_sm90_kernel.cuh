@@ -332,7 +332,7 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
 // read it from Sm90Params::out_dtype; kUnrollGelu: GELU (erf) through the unrolled 16-bit
 // epilogue (instantiated for 16-bit operands only).
 template <class Op, class TOut, int kCfg, bool kUnrollGelu = false>
-__global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
+__global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
     sparse_gemm_sm90_kernel(const __grid_constant__ CUtensorMap x_map,
                             const __grid_constant__ CUtensorMap w_map, const Sm90Params p) {
 #if S24_ARCH_SM90A
@@ -350,6 +350,9 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
   constexpr int kMetaBytes = C.meta_bytes(kQ8);
   constexpr int kLd = C.epilogue_ld();
   constexpr int kChunk = Sm90TileConfig::kEpilogueTokens;
+  constexpr bool kEpilogueWg = C.epilogue_warpgroup;
+  static_assert(!kEpilogueWg || (!kQ8 && !kPingPong && kCluster == 1),
+                "the epilogue warpgroup serves cooperative unclustered 16-bit tiles");
   using Mma = arch::WgmmaSpSS<Op, BM>;
   using Acc = typename Op::Acc;
 
@@ -362,9 +365,13 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
   uint8_t* s_values = s_x + kStages * kXBytes;
   uint8_t* s_meta = s_values + kStages * kValueBytes;
   float* s_staging = reinterpret_cast<float*>(s_meta + kStages * kMetaBytes);
-  uint64_t* full = reinterpret_cast<uint64_t*>(s_staging + 2 * kChunk * kLd);
+  uint64_t* full = reinterpret_cast<uint64_t*>(s_meta + kStages * kMetaBytes + C.staging_bytes());
   uint64_t* empty = full + kStages;
   uint64_t* turn = empty + kStages;  // ping-pong: turn[w] opens warpgroup w's next mainloop
+  // Epilogue warpgroup: the accumulator buffer (s_staging) holds a tile (tile_full) or may be
+  // overwritten (tile_free).
+  uint64_t* tile_full = turn + 2;
+  uint64_t* tile_free = turn + 3;
 
   const int warpgroup = threadIdx.x / 128;
   // Work units: one output tile per CTA, or with clusters one per cluster (its CTAs take the
@@ -389,6 +396,8 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     }
     arch::mbarrier_init(&turn[0], 4);  // the other warpgroup's four warps
     arch::mbarrier_init(&turn[1], 4);
+    arch::mbarrier_init(tile_full, 256);  // every consumer thread, after its stores
+    arch::mbarrier_init(tile_free, 128);  // every epilogue thread, after its loads
     arch::mbarrier_init_fence();
   }
   __syncthreads();
@@ -451,8 +460,94 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
     return;
   }
 
+  if constexpr (kEpilogueWg) {
+    if (warpgroup == 3) {
+      // ---------------- epilogue warpgroup ----------------
+      // Whole tiles from the accumulator buffer to Y while the consumers run the next tile's
+      // mainloop. A thread keeps the same 8 features of every token row it visits (item tid +
+      // 128 i: token row item / kGroups), so their column terms load once per tile, before the
+      // wait. Four warps have to keep pace with the tensor cores, so the common products (no
+      // scales, no residual; no activation, ReLU or GELU (erf)) take a loop whose uniform
+      // branches are hoisted out and whose items are independent, four in flight; the others
+      // take store_outputs, the f32 staging path's per-item code. Both give the same bits: a
+      // missing bias adds -0.0f, which leaves every value as it is.
+      constexpr int kGroups = kRows / 8;
+      static_assert(128 % kGroups == 0, "each epilogue thread keeps its features");
+      constexpr int kItems = BM * kGroups / 128;
+      constexpr int kTileLd = C.tile_ld();
+      const int tid = threadIdx.x % 128;
+      const float* tile_row = s_staging + (tid / kGroups) * kTileLd + (tid % kGroups) * 8;
+      constexpr int kRowsPerItem = 128 / kGroups;  // token rows between a thread's items
+      const Activation act = static_cast<Activation>(p.activation);
+      const bool fast = p.alpha == 1.0f && p.x_scale == nullptr && p.w_scale == nullptr &&
+                        p.residual == nullptr &&
+                        (act == Activation::kNone || act == Activation::kRelu ||
+                         act == Activation::kGeluErf);
+      for (int tile = first_unit, n = 0; tile < total_tiles; tile += unit_step, ++n) {
+        int tile_n, tile_m;
+        sm90_tile_coords(p, tile, tile_n, tile_m);
+        const int n_out = tile_n * kRows + (tid % kGroups) * 8;
+        const bool n_ok = n_out < p.n;
+        const int m_first = tile_m * BM + tid / kGroups;
+        ColumnTerms cols;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) cols.bias[i] = -0.0f;
+        if (n_ok) sm90_load_column_terms<TOut>(p, n_out, cols);
+        arch::mbarrier_wait(tile_full, n & 1);
+        if constexpr (!std::is_void_v<TOut> && !std::is_same_v<TOut, float>) {
+          auto run_fast = [&](auto activate) {
+#pragma unroll 4
+            for (int i = 0; i < kItems; ++i) {
+              const float4 lo = *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd);
+              const float4 hi =
+                  *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd + 4);
+              float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+              for (int j = 0; j < 8; ++j) v[j] = __fadd_rn(v[j], cols.bias[j]);
+              activate(v);
+              const int m = m_first + i * kRowsPerItem;
+              if (n_ok && m < p.m) store8<TOut>(p.y, static_cast<int64_t>(m) * p.n + n_out, v);
+            }
+          };
+          if (fast) {
+            if (act == Activation::kGeluErf) {
+              run_fast([](float (&v)[8]) {
+#pragma unroll
+                for (int j = 0; j < 8; ++j) v[j] = gelu_erf_gpu(v[j]);
+              });
+            } else if (act == Activation::kRelu) {
+              run_fast([](float (&v)[8]) {
+#pragma unroll
+                for (int j = 0; j < 8; ++j) v[j] = relu(v[j]);
+              });
+            } else {
+              run_fast([](float (&)[8]) {});
+            }
+            arch::mbarrier_arrive(tile_free);
+            continue;
+          }
+        }
+#pragma unroll 2
+        for (int i = 0; i < kItems; ++i) {
+          const int m = m_first + i * kRowsPerItem;
+          if (n_ok && m < p.m) {
+            const float4 lo = *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd);
+            const float4 hi =
+                *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd + 4);
+            float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+            sm90_store_outputs<TOut>(p, m, n_out, v, cols);
+          }
+        }
+        arch::mbarrier_arrive(tile_free);
+      }
+      return;
+    }
+  }
+
   // ---------------- consumers ----------------
-  arch::setmaxnreg_inc<232>();
+  // With an epilogue warpgroup the kernel is compiled for 128 registers a thread (512 threads)
+  // and the consumers keep at most 96 accumulators: no increase.
+  if constexpr (!kEpilogueWg) arch::setmaxnreg_inc<232>();
   const int cw = warpgroup - 1;
   const int row_block = kPingPong ? 0 : cw;  // which kWgRows rows of the tile this warpgroup owns
   const int warp = (threadIdx.x / 32) % 4;
@@ -548,6 +643,25 @@ __global__ void __launch_bounds__(Sm90TileConfig::kThreads, 1)
 #pragma unroll
       for (int i = 0; i < BM / 2; ++i) arch::pin_register(acc[sl][i]);
     release(previous_stage);
+
+    if constexpr (kEpilogueWg) {
+      // The tile's accumulators into the buffer once the epilogue warpgroup has read the last
+      // one ([token][feature], conflict-free scalar stores: 2 * tile_ld() % 32 == 8), then on to
+      // the next tile.
+      constexpr int kTileLd = C.tile_ld();
+      const int g = lane / 4, t = lane % 4;
+      arch::mbarrier_wait(tile_free, (n & 1) ^ 1);  // a fresh barrier counts as freed
+#pragma unroll
+      for (int j = 0; j < BM / 8; ++j)
+#pragma unroll
+        for (int odd = 0; odd < 2; ++odd)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            s_staging[(j * 8 + 2 * t + odd) * kTileLd + row_block * kWgRows + warp * 16 + g +
+                      8 * h] = static_cast<float>(acc[0][j * 4 + 2 * h + odd]);
+      arch::mbarrier_arrive(tile_full);
+      continue;
+    }
 
     // ---- epilogue ----
     // 16-bit outputs without a residual: sm90_epilogue_16bit. Otherwise (f32 outputs, residuals)

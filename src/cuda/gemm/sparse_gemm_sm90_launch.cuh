@@ -37,7 +37,10 @@ template <class Op, class TOut, int kCfg, bool kUnrollGelu = false>
 void launch(const Sm90Launch& l) {
   constexpr Sm90TileConfig C = kSm90Configs[kCfg];
   constexpr bool kQ8 = Op::kElemBytes == 1;
-  if constexpr (kQ8 && C.stages_q8 == 0) {
+  if constexpr (kUnrollGelu && C.epilogue_warpgroup) {
+    // The epilogue warpgroup has one GELU form (store_outputs): no second instantiation.
+    launch<Op, TOut, kCfg, false>(l);
+  } else if constexpr (kQ8 && C.stages_q8 == 0) {
     S24_THROW(ErrorCode::kUnsupported, "tile configuration ", C.name,
               " has no 8-bit instantiation (8-bit products run on the configurations with an "
               "8-bit depth in tile_configs.h)");
@@ -62,7 +65,7 @@ void launch(const Sm90Launch& l) {
       cluster.val.clusterDim.y = 1;
       cluster.val.clusterDim.z = 1;
     }
-    config.blockDim = dim3(Sm90TileConfig::kThreads);
+    config.blockDim = dim3(C.threads());
     config.dynamicSmemBytes = kSmem;
     config.stream = l.stream;
     config.attrs = attributes;
@@ -114,6 +117,8 @@ void launch_config(int config, const Sm90Launch& l) {
     case kSm90ClusterN128M192: return launch<Op, TOut, kSm90ClusterN128M192, kUnrollGelu>(l);
     case kSm90ClusterPingN128M128:
       return launch<Op, TOut, kSm90ClusterPingN128M128, kUnrollGelu>(l);
+    case kSm90EpilogueN128M128: return launch<Op, TOut, kSm90EpilogueN128M128, kUnrollGelu>(l);
+    case kSm90EpilogueN128M192: return launch<Op, TOut, kSm90EpilogueN128M192, kUnrollGelu>(l);
   }
   S24_THROW(ErrorCode::kInvalidArgument, "unknown sm_90a GEMM tile configuration ", config);
 }

@@ -110,10 +110,15 @@ struct Sm90TileConfig {
   bool pingpong;  // warpgroups own alternate tiles (else both share each tile)
   int cluster;    // CTAs per cluster along N sharing the X box by multicast (1 or 2)
   int stages_q8;  // depth for 8-bit operands; 0: no 8-bit instantiation
+  // A fourth warpgroup runs the epilogue: the consumers leave each tile's f32 accumulators in
+  // shared memory and go on to the next tile's mainloop (cooperative, unclustered, 16-bit only).
+  bool epilogue_warpgroup = false;
 
   static constexpr int kBlockBytes = 128;     // bytes of an X row per pipeline stage
-  static constexpr int kThreads = 384;        // producer + 2 consumer warpgroups
   static constexpr int kEpilogueTokens = 32;  // tokens per epilogue pass through shared memory
+
+  // Producer + 2 consumer warpgroups (+ the epilogue warpgroup).
+  constexpr int threads() const { return epilogue_warpgroup ? 512 : 384; }
 
   // Logical K per pipeline stage: 64 (16-bit) or 128 (8-bit) columns.
   static constexpr int block_k(bool q8) { return q8 ? kBlockBytes : kBlockBytes / 2; }
@@ -131,12 +136,18 @@ struct Sm90TileConfig {
   constexpr int meta_pair_bytes(bool q8) const { return q8 ? 512 : 256; }
   constexpr int meta_bytes(bool q8) const { return rows() / 32 * meta_pair_bytes(q8); }
   constexpr int stage_bytes(bool q8) const { return x_bytes() + value_bytes() + meta_bytes(q8); }
+  // f32 row pitch of the whole-tile accumulator buffer (epilogue warpgroup): +4 as above.
+  constexpr int tile_ld() const { return rows() + 4; }
   // Per consumer warpgroup kEpilogueTokens f32 rows of epilogue_ld(); the 16-bit epilogue uses
-  // the same bytes as two buffers of kEpilogueTokens unpadded 16-bit rows.
-  constexpr int staging_bytes() const { return 2 * kEpilogueTokens * epilogue_ld() * 4; }
-  // + 1024 for aligning the dynamic base, + the stage barriers and the two turn barriers.
+  // the same bytes as two buffers of kEpilogueTokens unpadded 16-bit rows. With an epilogue
+  // warpgroup: the whole tile's f32 accumulators, bm token rows of tile_ld().
+  constexpr int staging_bytes() const {
+    return epilogue_warpgroup ? bm * tile_ld() * 4 : 2 * kEpilogueTokens * epilogue_ld() * 4;
+  }
+  // + 1024 for aligning the dynamic base, + the stage barriers, the two turn barriers and the
+  // accumulator buffer's two.
   constexpr int smem_bytes(bool q8) const {
-    return 1024 + depth(q8) * stage_bytes(q8) + staging_bytes() + (2 * depth(q8) + 2) * 8;
+    return 1024 + depth(q8) * stage_bytes(q8) + staging_bytes() + (2 * depth(q8) + 4) * 8;
   }
 };
 
@@ -165,6 +176,8 @@ enum Sm90ConfigId : int {
   kSm90ClusterN128M256,
   kSm90ClusterN128M192,
   kSm90ClusterPingN128M128,  // ping-pong, clusters of 2
+  kSm90EpilogueN128M128,     // cooperative, epilogue warpgroup
+  kSm90EpilogueN128M192,
   kSm90ConfigCount
 };
 
@@ -176,6 +189,7 @@ constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
     {"wgp_n128m128", 128, 2, 7, true, 1, 7},  {"wgp_n128m64", 64, 2, 10, true, 1, 0},
     {"wgc_n128m128", 128, 1, 8, false, 2, 0}, {"wgc_n128m256", 256, 1, 5, false, 2, 0},
     {"wgc_n128m192", 192, 1, 6, false, 2, 0}, {"wgpc_n128m128", 128, 2, 7, true, 2, 0},
+    {"wge_n128m128", 128, 1, 6, false, 1, 0, true}, {"wge_n128m192", 192, 1, 3, false, 1, 0, true},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
@@ -188,7 +202,9 @@ constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
          2 * Sm90TileConfig::kEpilogueTokens * c.wg_rows() * 2 <=
              Sm90TileConfig::kEpilogueTokens * c.epilogue_ld() * 4 &&
          (c.stages_q8 == 0 ||
-          (c.stages_q8 >= 2 && c.cluster == 1 && c.smem_bytes(true) <= 227 * 1024));
+          (c.stages_q8 >= 2 && c.cluster == 1 && c.smem_bytes(true) <= 227 * 1024)) &&
+         (!c.epilogue_warpgroup ||
+          (!c.pingpong && c.cluster == 1 && c.stages_q8 == 0 && c.slices == 1));
 }
 constexpr bool all_sm90_configs_valid() {
   for (const Sm90TileConfig& c : kSm90Configs)
