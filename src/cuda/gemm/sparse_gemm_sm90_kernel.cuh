@@ -7,7 +7,7 @@
 // element sizes (tile_configs.h). One template, instantiated per tile configuration
 // (Sm90TileConfig), operand type and output type in sparse_gemm_sm90*.cu.
 //
-// Roles (384 threads, one CTA per SM, persistent over the output tiles):
+// Roles (384 threads, 512 with an epilogue warpgroup; one CTA per SM, persistent over the tiles):
 //  - warpgroup 0, one thread: the producer. Per k-block (128 bytes of each X row: 64 columns,
 //    8-bit 128) it waits for a free stage, announces the stage's bytes on its "full" mbarrier,
 //    and issues a TMA box of X (bm tokens x 128 bytes, 128-byte swizzle: the wgmma B layout), a
@@ -22,6 +22,9 @@
 //      barrier pair lets their mainloops take turns, so that one warpgroup's epilogue runs while
 //      the other's wgmma keep the tensor cores busy. The turns also keep the stage ring consumed
 //      in the producer's order, which its parity-based waits need.
+//  - warpgroup 3, in the wge_ configurations only (512 threads): the epilogue. The cooperative
+//    consumers store each tile's f32 accumulators into one shared buffer and go on to the next
+//    mainloop; this warpgroup writes the tile to Y meanwhile (bench/NOTES.md, sm90 v11).
 // Epilogue per consumer warpgroup, 32 tokens at a time, in one of two forms (uniform per launch):
 //  - 16-bit outputs without a residual (sm90_epilogue_16bit): scales, bias and activation in
 //    registers, one rounding, stmatrix.trans into 16-bit token rows, one barrier, 16-byte stores;
