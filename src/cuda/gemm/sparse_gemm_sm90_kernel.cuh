@@ -501,9 +501,9 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
           auto run_fast = [&](auto activate) {
 #pragma unroll 4
             for (int i = 0; i < kItems; ++i) {
-              const float4 lo = *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd);
-              const float4 hi =
-                  *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd + 4);
+              const float* row = tile_row + i * kRowsPerItem * kTileLd;
+              const float4 lo = *reinterpret_cast<const float4*>(row);
+              const float4 hi = *reinterpret_cast<const float4*>(row + 4);
               float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
               for (int j = 0; j < 8; ++j) v[j] = __fadd_rn(v[j], cols.bias[j]);
@@ -534,9 +534,9 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
         for (int i = 0; i < kItems; ++i) {
           const int m = m_first + i * kRowsPerItem;
           if (n_ok && m < p.m) {
-            const float4 lo = *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd);
-            const float4 hi =
-                *reinterpret_cast<const float4*>(tile_row + i * kRowsPerItem * kTileLd + 4);
+            const float* row = tile_row + i * kRowsPerItem * kTileLd;
+            const float4 lo = *reinterpret_cast<const float4*>(row);
+            const float4 hi = *reinterpret_cast<const float4*>(row + 4);
             float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
             sm90_store_outputs<TOut>(p, m, n_out, v, cols);
           }

@@ -204,7 +204,7 @@ constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
          (c.stages_q8 == 0 ||
           (c.stages_q8 >= 2 && c.cluster == 1 && c.smem_bytes(true) <= 227 * 1024)) &&
          (!c.epilogue_warpgroup ||
-          (!c.pingpong && c.cluster == 1 && c.stages_q8 == 0 && c.slices == 1));
+          (!c.pingpong && c.cluster == 1 && c.stages_q8 == 0 && c.slices == 1 && c.bm <= 192));
 }
 constexpr bool all_sm90_configs_valid() {
   for (const Sm90TileConfig& c : kSm90Configs)
