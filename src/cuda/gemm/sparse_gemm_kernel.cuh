@@ -77,6 +77,15 @@ __device__ __forceinline__ float apply_activation(float v, int act) {
   return activate_gpu(static_cast<Activation>(act), v);
 }
 
+// 8 consecutive f32 values of a staged tile in shared memory (16-byte aligned): two 16-byte loads.
+__device__ __forceinline__ void load8_shared(const float* src, float (&v)[8]) {
+  const float4 lo = *reinterpret_cast<const float4*>(src);
+  const float4 hi = *reinterpret_cast<const float4*>(src + 4);
+  const float f[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) v[i] = f[i];
+}
+
 // 8 consecutive elements [offset .. offset+7] of a matrix of T (f16, bf16 or f32): one 16-byte
 // load (f32: two), 16-byte aligned.
 template <class T>
@@ -364,9 +373,8 @@ __global__ void __launch_bounds__(kConfigs[kCfg].threads()) sparse_gemm_kernel(c
       const int tok = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
       const int m = m0 + tok, n = n0 + col;
       if (m >= p.m || n >= p.n) continue;
-      const float4 lo = *reinterpret_cast<const float4*>(cs + tok * LD + col);
-      const float4 hi = *reinterpret_cast<const float4*>(cs + tok * LD + col + 4);
-      float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+      float v[8];
+      load8_shared(cs + tok * LD + col, v);
       store_outputs<T>(p, m, n, v);
     }
     return;

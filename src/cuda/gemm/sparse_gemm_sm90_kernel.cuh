@@ -501,10 +501,8 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
           auto run_fast = [&](auto activate) {
 #pragma unroll 4
             for (int i = 0; i < kItems; ++i) {
-              const float* row = tile_row + i * kRowsPerItem * kTileLd;
-              const float4 lo = *reinterpret_cast<const float4*>(row);
-              const float4 hi = *reinterpret_cast<const float4*>(row + 4);
-              float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+              float v[8];
+              load8_shared(tile_row + i * kRowsPerItem * kTileLd, v);
 #pragma unroll
               for (int j = 0; j < 8; ++j) v[j] = __fadd_rn(v[j], cols.bias[j]);
               activate(v);
@@ -534,10 +532,8 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
         for (int i = 0; i < kItems; ++i) {
           const int m = m_first + i * kRowsPerItem;
           if (n_ok && m < p.m) {
-            const float* row = tile_row + i * kRowsPerItem * kTileLd;
-            const float4 lo = *reinterpret_cast<const float4*>(row);
-            const float4 hi = *reinterpret_cast<const float4*>(row + 4);
-            float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+            float v[8];
+            load8_shared(tile_row + i * kRowsPerItem * kTileLd, v);
             sm90_store_outputs<TOut>(p, m, n_out, v, cols);
           }
         }
@@ -737,9 +733,8 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
         const int tok = item / kGroups, grp = item % kGroups;
         const int m = m_base + c * kChunk + tok;
         if (m < p.m && n_out < p.n) {
-          const float4 lo = *reinterpret_cast<const float4*>(staging + tok * kLd + grp * 8);
-          const float4 hi = *reinterpret_cast<const float4*>(staging + tok * kLd + grp * 8 + 4);
-          float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+          float v[8];
+          load8_shared(staging + tok * kLd + grp * 8, v);
           sm90_store_outputs<TOut>(p, m, n_out, v, cols);
         }
       }
