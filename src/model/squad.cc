@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/check.h"
@@ -14,7 +16,9 @@
 namespace s24::model {
 namespace {
 
-const Json& member(const Json& obj, const std::string& key, const std::string& path,
+// key and path are taken by value (a literal and a view), so that GCC 13's -Wdangling-reference
+// does not take the returned reference for one into a temporary argument.
+const Json& member(const Json& obj, const char* key, std::string_view path,
                    const std::string& what) {
   S24_CHECK(obj.is_object(), ErrorCode::kCorruptFile, what, ": ", path, " is not an object");
   const Json* v = obj.find(key);
@@ -22,16 +26,16 @@ const Json& member(const Json& obj, const std::string& key, const std::string& p
   return *v;
 }
 
-const std::string& string_member(const Json& obj, const std::string& key, const std::string& path,
+const std::string& string_member(const Json& obj, const char* key, std::string_view path,
                                  const std::string& what) {
   const Json& v = member(obj, key, path, what);
   S24_CHECK(v.is_string(), ErrorCode::kCorruptFile, what, ": ", path, ".", key,
             " is not a string");
-  unicode::decode_utf8(v.as_string(), (what + ": " + path + "." + key).c_str());
+  unicode::decode_utf8(v.as_string(), (what + ": " + std::string(path) + "." + key).c_str());
   return v.as_string();
 }
 
-const Json::Array& array_member(const Json& obj, const std::string& key, const std::string& path,
+const Json::Array& array_member(const Json& obj, const char* key, std::string_view path,
                                 const std::string& what) {
   const Json& v = member(obj, key, path, what);
   S24_CHECK(v.is_array(), ErrorCode::kCorruptFile, what, ": ", path, ".", key,
