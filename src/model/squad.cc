@@ -16,8 +16,9 @@
 namespace s24::model {
 namespace {
 
-// key and path are taken by value (a literal and a view), so that GCC 13's -Wdangling-reference
-// does not take the returned reference for one into a temporary argument.
+// The key and the path are taken by value (a literal, a view): bound to temporaries as const
+// std::string&, they made GCC 13's -Wdangling-reference suspect that the returned reference
+// pointed into them (a false positive: it points into obj).
 const Json& member(const Json& obj, const char* key, std::string_view path,
                    const std::string& what) {
   S24_CHECK(obj.is_object(), ErrorCode::kCorruptFile, what, ": ", path, " is not an object");
