@@ -1,6 +1,8 @@
 #include "cuda/device_info.h"
 
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "core/check.h"
@@ -58,6 +60,14 @@ void ensure_current_device(const Device& device) {
   if (current != device.index) S24_CUDA_CHECK(cudaSetDevice(device.index));
 }
 
+bool programmatic_launch(int device) {
+  static const bool enabled = [] {
+    const char* env = std::getenv("S24_PDL");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  return enabled && device_info(device).cc_major >= 9;
+}
+
 bool stream_is_capturing(Stream stream) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   S24_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream), &status));
@@ -75,6 +85,7 @@ void require_sm80(const Device&) {
 void ensure_current_device(const Device&) {
   S24_THROW(ErrorCode::kUnsupported, "this build of sparse24 has no CUDA support");
 }
+bool programmatic_launch(int) { return false; }
 bool stream_is_capturing(Stream) { return false; }
 
 #endif

@@ -25,6 +25,11 @@ const DeviceInfo& device_info(int index);
 void require_sm80(const Device& device);
 // Makes `device` current if it is not (cudaGetDevice is cheap, cudaSetDevice is not free).
 void ensure_current_device(const Device& device);
+// Whether kernels that call arch::grid_dependency_wait are launched with programmatic stream
+// serialization (programmatic dependent launch, cuda/launch.cuh) on `device`: sm_90 or newer,
+// unless the environment sets S24_PDL=0 (read once; for A/B measurements and for ruling it out
+// when debugging).
+bool programmatic_launch(int device);
 // True while `stream` is being captured into a CUDA graph.
 bool stream_is_capturing(Stream stream);
 

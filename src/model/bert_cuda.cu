@@ -16,11 +16,13 @@
 
 #include "core/check.h"
 #include "cuda/arch/cp_async.cuh"
+#include "cuda/arch/grid_dependency.cuh"
 #include "cuda/arch/ldmatrix.cuh"
 #include "cuda/arch/mma.cuh"
 #include "cuda/arch/mufu.cuh"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
+#include "cuda/launch.cuh"
 
 namespace s24::model::gpu {
 namespace {
@@ -142,6 +144,7 @@ __global__ void __launch_bounds__(32 * kRowWarps)
                          const T* __restrict__ token_type, const float* __restrict__ gamma,
                          const float* __restrict__ beta, T* __restrict__ out, int tokens, int seq,
                          int hidden, float eps) {
+  arch::grid_dependency_wait();
   const int row = blockIdx.x * kRowWarps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= tokens) return;
@@ -175,6 +178,7 @@ template <class T, int kChunks>
 __global__ void __launch_bounds__(32 * kRowWarps)
     residual_ln_kernel(const T* x, const T* residual, const float* __restrict__ gamma,
                        const float* __restrict__ beta, T* out, int rows, int hidden, float eps) {
+  arch::grid_dependency_wait();
   const int row = blockIdx.x * kRowWarps + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
@@ -273,6 +277,7 @@ template <class T, int D, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kernel(
     const AttnParams p) {
   static_assert(D % 32 == 0, "head_dim must be a multiple of 32 (two k-steps per ldmatrix.x4)");
+  arch::grid_dependency_wait();
   constexpr int kThreads = 32 * kWarps;
   constexpr int kRows = kWarps * kAttnWarpRows;
   constexpr int kStride = attn_stride<T, D>();
@@ -517,8 +522,8 @@ void launch_attention(const AttnParams& p, dim3 grid, int device, cudaStream_t s
       attribute_done.fetch_or(bit, std::memory_order_acq_rel);
     }
   }
-  kernel<<<grid, 32 * kWarps, kSmem, s>>>(p);
-  S24_CUDA_CHECK_LAUNCH();
+  detail::launch_kernel(kernel, grid, dim3(32 * kWarps), kSmem, s,
+                        detail::programmatic_launch(device), p);
 }
 
 // ---- mean pooling -------------------------------------------------------------------------
@@ -541,6 +546,7 @@ __global__ void __launch_bounds__(kPoolThreads)
     mean_pool_kernel(const T* __restrict__ hidden, const int32_t* __restrict__ mask,
                      float* __restrict__ out, int seq, int h, int normalize) {
   __shared__ float scratch[kPoolThreads / 32];
+  arch::grid_dependency_wait();
   const int b = blockIdx.x;
   const int32_t* m = mask + static_cast<int64_t>(b) * seq;
   int count = 0;
@@ -677,12 +683,13 @@ void embeddings_layer_norm(const Tensor& ids, const Tensor& types, const Tensor&
   dispatch_dtype(word.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_chunks<T>(bucket, [&](auto chunks) {
-      embeddings_ln_kernel<T, decltype(chunks)::value><<<row_blocks(tokens), 32 * kRowWarps, 0, s>>>(
+      detail::launch_kernel(
+          embeddings_ln_kernel<T, decltype(chunks)::value>, dim3(row_blocks(tokens)),
+          dim3(32 * kRowWarps), 0, s, detail::programmatic_launch(word.device().index),
           ids.data<int32_t>(), types.data<int32_t>(), static_cast<const T*>(word.raw_data()),
           static_cast<const T*>(position.raw_data()), static_cast<const T*>(token_type.raw_data()),
           gamma.data<float>(), beta.data<float>(), static_cast<T*>(out.raw_data()),
           static_cast<int>(tokens), static_cast<int>(seq), static_cast<int>(hidden), eps);
-      S24_CUDA_CHECK_LAUNCH();
     });
   });
 }
@@ -717,12 +724,13 @@ void residual_layer_norm(const Tensor& x, const Tensor* residual, const Tensor& 
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_chunks<T>(bucket, [&](auto chunks) {
-      residual_ln_kernel<T, decltype(chunks)::value><<<row_blocks(rows), 32 * kRowWarps, 0, s>>>(
+      detail::launch_kernel(
+          residual_ln_kernel<T, decltype(chunks)::value>, dim3(row_blocks(rows)),
+          dim3(32 * kRowWarps), 0, s, detail::programmatic_launch(x.device().index),
           static_cast<const T*>(x.raw_data()),
           residual ? static_cast<const T*>(residual->raw_data()) : nullptr, gamma.data<float>(),
           beta.data<float>(), static_cast<T*>(out.raw_data()), static_cast<int>(rows),
           static_cast<int>(hidden), eps);
-      S24_CUDA_CHECK_LAUNCH();
     });
   });
 }
@@ -818,10 +826,12 @@ void mean_pool(const Tensor& hidden, const Tensor& mask, bool normalize, Tensor&
   auto s = static_cast<cudaStream_t>(stream);
   dispatch_dtype(hidden.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    mean_pool_kernel<T><<<static_cast<unsigned>(batch), kPoolThreads, 0, s>>>(
-        static_cast<const T*>(hidden.raw_data()), mask.data<int32_t>(), out.data<float>(),
-        static_cast<int>(seq), static_cast<int>(h), normalize ? 1 : 0);
-    S24_CUDA_CHECK_LAUNCH();
+    detail::launch_kernel(mean_pool_kernel<T>, dim3(static_cast<unsigned>(batch)),
+                          dim3(kPoolThreads), 0, s,
+                          detail::programmatic_launch(hidden.device().index),
+                          static_cast<const T*>(hidden.raw_data()), mask.data<int32_t>(),
+                          out.data<float>(), static_cast<int>(seq), static_cast<int>(h),
+                          normalize ? 1 : 0);
   });
 }
 

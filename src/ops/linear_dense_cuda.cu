@@ -8,8 +8,10 @@
 
 #include "backends/cublaslt.h"
 #include "core/check.h"
+#include "cuda/arch/grid_dependency.cuh"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
+#include "cuda/launch.cuh"
 #include "cuda/vec.cuh"
 #include "cuda/workspace.h"
 #include "ops/activation.h"
@@ -46,6 +48,7 @@ __device__ __forceinline__ float apply_activation(float v, int act) {
 // In place act(y) for the activations cuBLASLt cannot fuse; 8 elements (16 bytes) per thread.
 template <class T>
 __global__ void activation_kernel(T* y, int64_t count, int act, bool vector_ok) {
+  arch::grid_dependency_wait();
   const int64_t i = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
   if (i >= count) return;
   if (vector_ok && i + 8 <= count) {
@@ -271,13 +274,13 @@ void linear_dense_cuda(const Tensor& x, const Tensor& w, const Tensor* bias, Ten
   const unsigned blocks = static_cast<unsigned>((threads + 255) / 256);
   ensure_current_device(device);
   const bool vector_ok = aligned16(y);
+  const bool programmatic = programmatic_launch(device.index);
   if (wd == DType::kF16)
-    activation_kernel<__half>
-        <<<blocks, 256, 0, s>>>(static_cast<__half*>(y.raw_data()), count, act, vector_ok);
+    launch_kernel(activation_kernel<__half>, dim3(blocks), dim3(256), 0, s, programmatic,
+                  static_cast<__half*>(y.raw_data()), count, act, vector_ok);
   else
-    activation_kernel<__nv_bfloat16>
-        <<<blocks, 256, 0, s>>>(static_cast<__nv_bfloat16*>(y.raw_data()), count, act, vector_ok);
-  S24_CUDA_CHECK_LAUNCH();
+    launch_kernel(activation_kernel<__nv_bfloat16>, dim3(blocks), dim3(256), 0, s, programmatic,
+                  static_cast<__nv_bfloat16*>(y.raw_data()), count, act, vector_ok);
 }
 
 }  // namespace s24::detail

@@ -28,6 +28,7 @@
 #include "common/test_util.h"
 #include "model/bert_cpu.h"
 #include "model/bert_cuda.h"
+#include "ops/linear_dense_cuda.h"
 #include "sparse24/model/bert.h"
 #include "sparse24/model/bert_gpu.h"
 #include "sparse24/model/tokenizer.h"
@@ -421,6 +422,110 @@ TEST(BertGpuKernels, MeanPoolMatchesCpu) {
           << dtype_name(dt) << (normalize ? " normalized" : "");
     }
   }
+}
+
+// ---- programmatic dependent launch ----------------------------------------------------------
+
+// On sm_90 every kernel of the forward is launched with programmatic stream serialization
+// (detail::programmatic_launch): it may start before the previous kernel's memory operations are
+// visible, and waits for them before its first global access. This chain runs the forward's
+// kernels with the sm_90a GEMM between them (products large enough to take it), each reading what
+// the previous one wrote: qkv product -> attention -> projection -> residual LayerNorm in place
+// over its residual -> cuBLASLt product + the GELU pass -> residual LayerNorm -> the next qkv,
+// three rounds, back to back with no synchronization. It must give the bits of the same chain
+// synchronized after every launch. (A kernel that let its dependents start early, at its own
+// start, without their waiting, would fail this: a LayerNorm takes ~10 us, a product ~30.)
+TEST(BertGpuKernels, ChainedKernelsWithoutSynchronization) {
+  REQUIRE_GPU();
+  auto g = test::rng(111);
+  const int64_t batch = 8, seq = 384, hidden = 256, heads = 4, tokens = batch * seq;
+  const DType dt = DType::kF16;
+  const int kRounds = 3;
+  struct Round {
+    SparseWeight qkv, proj;
+    Tensor qkv_bias, proj_bias, ffn_weight, ffn_bias;
+  };
+  auto weight = [&](int64_t n, int64_t k) {
+    return test::random_normal({n, k}, dt, g, 1.0f / std::sqrt(float(k))).to(kGpu);
+  };
+  auto bias = [&](int64_t n) { return test::random_normal({n}, dt, g, 0.1f).to(kGpu); };
+  std::vector<Round> rounds(kRounds);
+  for (Round& r : rounds) {
+    r.qkv = SparseWeight(prune_compress(weight(3 * hidden, hidden)));
+    r.proj = SparseWeight(prune_compress(weight(hidden, hidden)));
+    r.qkv_bias = bias(3 * hidden);
+    r.proj_bias = bias(hidden);
+    r.ffn_weight = weight(hidden, hidden);
+    r.ffn_bias = bias(hidden);
+  }
+  Tensor gamma = Tensor::empty({hidden}, DType::kF32);
+  Tensor beta = Tensor::empty({hidden}, DType::kF32);
+  for (int64_t i = 0; i < hidden; ++i) {
+    gamma.data<float>()[i] = 1.0f + 0.01f * float(i % 7);
+    beta.data<float>()[i] = 0.02f * float(i % 5) - 0.04f;
+  }
+  gamma = gamma.to(kGpu);
+  beta = beta.to(kGpu);
+  std::vector<int32_t> m = make_mask(MaskKind::kSuffix, batch, seq, g);
+  Tensor mask_cpu = Tensor::empty({batch, seq}, DType::kI32);
+  std::memcpy(mask_cpu.data<int32_t>(), m.data(), m.size() * 4);
+  const Tensor mask = mask_cpu.to(kGpu);
+  const Tensor input = test::random_normal({tokens, hidden}, dt, g, 1.0f).to(kGpu);
+
+  cudaStream_t stream = nullptr;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  Tensor x = Tensor::empty({tokens, hidden}, dt, kGpu);
+  Tensor qkv = Tensor::empty({tokens, 3 * hidden}, dt, kGpu);
+  Tensor ctx = Tensor::empty({tokens, hidden}, dt, kGpu);
+  Tensor y = Tensor::empty({tokens, hidden}, dt, kGpu);
+  auto view = [&](int part) {
+    return Tensor::borrow(static_cast<char*>(qkv.raw_data()) + part * hidden * 2,
+                          {tokens, hidden}, dt, kGpu, {3 * hidden, 1});
+  };
+  const Tensor q = view(0), k = view(1), v = view(2);
+  auto run_chain = [&](bool synchronize_each) {
+    for (Tensor* t : {&x, &qkv, &ctx, &y}) test::poison(*t);
+    cuda_synchronize();
+    // (EXPECT: ASSERT would return from this lambda without its result)
+    EXPECT_EQ(cudaMemcpyAsync(x.raw_data(), input.raw_data(), x.nbytes(),
+                              cudaMemcpyDeviceToDevice, stream),
+              cudaSuccess);
+    auto step = [&] {
+      if (synchronize_each) EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    };
+    LinearOptions o;
+    o.stream = stream;
+    LinearOptions gelu = o;
+    gelu.activation = Activation::kGeluErf;
+    for (const Round& r : rounds) {
+      linear_out(x, r.qkv, &r.qkv_bias, qkv, o);
+      step();
+      gpu::fused_attention(q, k, v, mask, batch, seq, heads, ctx, stream);
+      step();
+      linear_out(ctx, r.proj, &r.proj_bias, y, o);
+      step();
+      gpu::residual_layer_norm(y, &x, gamma, beta, 1e-12f, x, stream);
+      step();
+      detail::linear_dense_cuda(x, r.ffn_weight, &r.ffn_bias, y, gelu);
+      step();
+      gpu::residual_layer_norm(y, &x, gamma, beta, 1e-12f, x, stream);
+      step();
+    }
+    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    return x.to(Device::cpu()).to_f32_cpu();
+  };
+  const Tensor serial = run_chain(true);
+  // Not a degenerate chain: finite, and not the input.
+  double moved = 0;
+  const Tensor in = input.to(Device::cpu()).to_f32_cpu();
+  for (int64_t i = 0; i < serial.numel(); ++i) {
+    ASSERT_TRUE(std::isfinite(serial.data<float>()[i])) << "element " << i;
+    moved += std::abs(serial.data<float>()[i] - in.data<float>()[i]);
+  }
+  EXPECT_GT(moved / double(serial.numel()), 0.1);
+  for (int round = 0; round < 3; ++round)
+    EXPECT_TRUE(test::bit_equal(run_chain(false), serial)) << "round " << round;
+  CUDA_OK(cudaStreamDestroy(stream));
 }
 
 // ---- whole models ---------------------------------------------------------------------------

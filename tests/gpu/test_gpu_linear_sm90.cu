@@ -207,8 +207,9 @@ TEST(GpuLinearSm90, UnrolledGeluEqualsRolledGelu) {
     }
 }
 
-// Programmatic dependent launch (sm90_programmatic_launch): a GEMM may be scheduled while the
-// previous kernel of its stream finishes, and must wait for it before its first global access.
+// Programmatic dependent launch (detail::programmatic_launch): a GEMM may start before the
+// previous kernel's memory operations are visible, and must wait for them before its first global
+// access.
 // Each product of this chain reads the buffer that the previous one wrote (read after write)
 // and overwrites the one that the previous one read (write after read), launched back to back
 // with no synchronization, every tile configuration in turn (clustered and ping-pong ones

@@ -1,9 +1,16 @@
-// Internal: thin wrappers over programmatic dependent launch (griddepcontrol, sm_90). A kernel
-// launched with cudaLaunchAttributeProgrammaticStreamSerialization may start while the previous
-// kernel of its stream is still finishing; its set-up (barrier initialization, tensor-map
-// prefetch) then overlaps that kernel's tail and the launch latency. Before its first global
-// memory access (read, or write of a buffer the previous kernel may still read) it must call
-// grid_dependency_wait. Without the launch attribute both are no-ops.
+// Internal: the device side of programmatic dependent launch (griddepcontrol, sm_90). A kernel
+// launched with cudaLaunchAttributeProgrammaticStreamSerialization (detail::launch_kernel,
+// cuda/launch.cuh) may start before the memory operations of the previous kernel of its stream
+// are visible: it must call grid_dependency_wait before its first global memory access (a read of
+// what that kernel writes, or a write of what it reads). Without the launch attribute it is a
+// no-op.
+//
+// sparse24's kernels never execute griddepcontrol.launch_dependents, so a dependent kernel is
+// scheduled when the previous one's CTAs have exited (the implicit trigger), and what PDL saves
+// is the launch latency between the two. Triggering early, at a kernel's start, let the next
+// kernel's CTAs land during this one's last wave and wait there; measured on BERT-base (H100,
+// bench/NOTES.md, session 13) that made the 2:4 forward 2-6% slower at batch 64-256 and up to 20%
+// slower at batch 4, where the implicit trigger made it 2-12% faster than no PDL.
 #pragma once
 
 #include "cuda/arch/arch_guard.cuh"
@@ -14,14 +21,6 @@ namespace s24::arch {
 __device__ __forceinline__ void grid_dependency_wait() {
 #if S24_ARCH_SM90_OR_NEWER
   asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-// Lets the dependent grid be scheduled once every CTA of this grid has called this or exited
-// (the dependent still waits for this grid's completion in its grid_dependency_wait).
-__device__ __forceinline__ void grid_dependency_launch_dependents() {
-#if S24_ARCH_SM90_OR_NEWER
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
 

@@ -5,7 +5,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "core/check.h"
@@ -94,14 +93,6 @@ CUtensorMap make_w_map(const void* values, int64_t n, int64_t k, DType dtype, in
 }
 
 }  // namespace
-
-bool sm90_programmatic_launch() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("S24_PDL");
-    return env == nullptr || std::string(env) != "0";
-  }();
-  return enabled;
-}
 
 bool sm90_runs(const GemmArgs& a, std::string* why) {
   const char* reason = nullptr;

@@ -405,13 +405,11 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
   }
   __syncthreads();
   if constexpr (kCluster > 1) arch::cluster_sync();
-  // Launched with programmatic stream serialization (sm90_programmatic_launch), this CTA may have
-  // started while the previous kernel of the stream was finishing: the set-up above overlapped
-  // its tail. Every thread waits for it here, before the first global access (the producer's
-  // loads, the consumers' stores to a Y that it may still read). Then the next GEMM may launch:
-  // its CTAs land as these exit and run their own set-up meanwhile.
+  // Launched with programmatic stream serialization (detail::programmatic_launch), this CTA may
+  // have started before the previous kernel's memory operations were visible: the set-up above
+  // overlapped that and the launch latency. Every thread waits here, before the first global
+  // access (the producer's loads, the consumers' stores to a Y that it may still read).
   arch::grid_dependency_wait();
-  arch::grid_dependency_launch_dependents();
 
   if (warpgroup == 0) {
     // ---------------- producer ----------------

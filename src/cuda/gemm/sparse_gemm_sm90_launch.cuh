@@ -12,6 +12,7 @@
 
 #include "core/check.h"
 #include "cuda/check_cuda.h"
+#include "cuda/device_info.h"
 #include "cuda/gemm/sparse_gemm_sm90_kernel.cuh"
 #include "cuda/gemm/tile_configs.h"
 #include "sparse24/dtype.h"
@@ -27,11 +28,6 @@ struct Sm90Launch {
   int sm_count = 0;
   cudaStream_t stream = nullptr;
 };
-
-// Whether sm_90a GEMMs are launched with programmatic stream serialization (programmatic
-// dependent launch): on unless the environment sets S24_PDL=0 (read once; for A/B measurements
-// and for ruling it out when debugging).
-bool sm90_programmatic_launch();
 
 template <class Op, class TOut, int kCfg, bool kUnrollGelu = false>
 void launch(const Sm90Launch& l) {
@@ -89,8 +85,8 @@ void launch(const Sm90Launch& l) {
     }
     config.gridDim = dim3(grid);
     // The kernel waits for the previous kernel of the stream before touching global memory
-    // (grid_dependency_wait), so it may be scheduled while that kernel finishes.
-    if (sm90_programmatic_launch()) {
+    // (grid_dependency_wait), so the GPU may set it up while that kernel finishes.
+    if (programmatic_launch(l.device)) {
       cudaLaunchAttribute& pdl = attributes[attribute_count++];
       pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
       pdl.val.programmaticStreamSerializationAllowed = 1;
