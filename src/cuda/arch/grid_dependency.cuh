@@ -7,10 +7,11 @@
 //
 // sparse24's kernels never execute griddepcontrol.launch_dependents, so a dependent kernel is
 // scheduled when the previous one's CTAs have exited (the implicit trigger), and what PDL saves
-// is the launch latency between the two. Triggering early, at a kernel's start, let the next
-// kernel's CTAs land during this one's last wave and wait there; measured on BERT-base (H100,
-// bench/NOTES.md, session 13) that made the 2:4 forward 2-6% slower at batch 64-256 and up to 20%
-// slower at batch 4, where the implicit trigger made it 2-12% faster than no PDL.
+// is the launch latency between the two. Releasing them early, at a kernel's start, lets the next
+// kernel's CTAs become resident while this one still runs, and wait there; measured on BERT-base
+// (H100, bench/NOTES.md, session 13) that made the 2:4 forward 2-6% slower at batch 64-256 and up
+// to 20% slower at batch 4, while the implicit trigger made it 11% / 5% / 2% faster than no PDL
+// at batch 4 / 16 / 64.
 #pragma once
 
 #include "cuda/arch/arch_guard.cuh"
