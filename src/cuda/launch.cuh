@@ -9,12 +9,25 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdint>
 #include <utility>
 
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"  // programmatic_launch
 
 namespace s24::detail {
+
+// The opt-in to more than 48 KB of dynamic shared memory is per kernel and per device. `done`
+// (one per kernel: a static at the call site) remembers the devices that have it, a bit each, so
+// the steady state costs one atomic load.
+template <class Kernel>
+void opt_in_dynamic_smem(Kernel kernel, int bytes, int device, std::atomic<uint64_t>& done) {
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if (done.load(std::memory_order_acquire) & bit) return;
+  S24_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  done.fetch_or(bit, std::memory_order_acq_rel);
+}
 
 // cudaLaunchKernelEx with the PDL attribute when `programmatic`; checks the launch.
 template <class... Params, class... Args>

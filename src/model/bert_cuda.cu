@@ -515,12 +515,7 @@ void launch_attention(const AttnParams& p, dim3 grid, int device, cudaStream_t s
   auto kernel = fused_attention_kernel<T, D, kWarps>;
   if constexpr (kSmem > 48 * 1024) {
     static std::atomic<uint64_t> attribute_done{0};
-    const uint64_t bit = uint64_t{1} << (device & 63);
-    if (!(attribute_done.load(std::memory_order_acquire) & bit)) {
-      S24_CUDA_CHECK(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-      attribute_done.fetch_or(bit, std::memory_order_acq_rel);
-    }
+    detail::opt_in_dynamic_smem(kernel, kSmem, device, attribute_done);
   }
   detail::launch_kernel(kernel, grid, dim3(32 * kWarps), kSmem, s,
                         detail::programmatic_launch(device), p);

@@ -61,16 +61,6 @@ inline constexpr Sm90PlanRow kSm90PlanTableH200[] = {
 #include "cuda/gemm/sm90_plan_table_h200.inc"
 };
 
-struct Sm90PlanTable {
-  const Sm90PlanRow* first;
-  const Sm90PlanRow* last;
-};
-inline Sm90PlanTable sm90_plan_table(Sm90TableClass c) {
-  if (c == Sm90TableClass::kH200)
-    return {std::begin(kSm90PlanTableH200), std::end(kSm90PlanTableH200)};
-  return {std::begin(kSm90PlanTableH100), std::end(kSm90PlanTableH100)};
-}
-
 constexpr bool same_name(const char* a, const char* b) {
   while (*a != '\0' && *a == *b) ++a, ++b;
   return *a == *b;
@@ -79,6 +69,32 @@ constexpr int sm90_config_index(const char* name) {
   for (int i = 0; i < kSm90ConfigCount; ++i)
     if (same_name(kSm90Configs[i].name, name)) return i;
   return -1;
+}
+
+// Each row's configuration index, resolved at compile time: a lookup compares no names.
+template <size_t N>
+struct Sm90PlanIndex {
+  int config[N];
+};
+template <size_t N>
+constexpr Sm90PlanIndex<N> sm90_plan_index(const Sm90PlanRow (&table)[N]) {
+  Sm90PlanIndex<N> index{};
+  for (size_t i = 0; i < N; ++i) index.config[i] = sm90_config_index(table[i].config);
+  return index;
+}
+inline constexpr auto kSm90PlanIndexH100 = sm90_plan_index(kSm90PlanTableH100);
+inline constexpr auto kSm90PlanIndexH200 = sm90_plan_index(kSm90PlanTableH200);
+
+struct Sm90PlanTable {
+  const Sm90PlanRow* first;
+  const Sm90PlanRow* last;
+  const int* config_index;  // per row, kSm90Configs index
+};
+inline Sm90PlanTable sm90_plan_table(Sm90TableClass c) {
+  if (c == Sm90TableClass::kH200)
+    return {std::begin(kSm90PlanTableH200), std::end(kSm90PlanTableH200),
+            kSm90PlanIndexH200.config};
+  return {std::begin(kSm90PlanTableH100), std::end(kSm90PlanTableH100), kSm90PlanIndexH100.config};
 }
 // Every row names a configuration that exists (for 8-bit rows: one with an 8-bit depth) and the
 // general rows of each width end with an unbounded one, so a lookup always succeeds.
@@ -115,7 +131,7 @@ inline int sm90_table_config(Sm90TableClass table, int64_t m, int64_t n, int64_t
                              int operand_bits, bool activated) {
   const Sm90PlanTable t = sm90_plan_table(table);
   const Sm90PlanRow* r = sm90_table_row(t.first, t.last, m, n, k, operand_bits, activated);
-  return r != nullptr ? sm90_config_index(r->config) : kSm90N128M128;  // always found: _valid()
+  return r != nullptr ? t.config_index[r - t.first] : kSm90N128M128;  // always found: _valid()
 }
 
 }  // namespace s24::detail::gemm

@@ -12,6 +12,7 @@
 #include "cuda/gemm/sparse_gemm.h"
 #include "cuda/gemm/sparse_gemm_kernel.cuh"
 #include "cuda/gemm/tile_configs.h"
+#include "cuda/launch.cuh"
 #include "cuda/workspace.h"
 #include "format/hw_layout.h"
 
@@ -20,22 +21,12 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The dynamic shared-memory opt-in is per kernel and per device; remember which devices have it
-// (one bit per device) so the steady state costs one atomic load.
-template <class Kernel>
-void ensure_smem_attribute(Kernel kernel, int smem, int device, std::atomic<uint64_t>& done) {
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if (done.load(std::memory_order_acquire) & bit) return;
-  S24_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  done.fetch_or(bit, std::memory_order_acq_rel);
-}
-
 template <class T, int kCfg>
 void launch(const GemmParams& p, int device, cudaStream_t stream) {
   constexpr TileConfig C = kConfigs[kCfg];
   static std::atomic<uint64_t> attribute_done{0};
   auto kernel = sparse_gemm_kernel<T, kCfg>;
-  ensure_smem_attribute(kernel, C.smem_bytes(), device, attribute_done);
+  opt_in_dynamic_smem(kernel, C.smem_bytes(), device, attribute_done);
   const dim3 grid(static_cast<unsigned>(p.tiles_n * p.tiles_m), 1, static_cast<unsigned>(p.splits));
   kernel<<<grid, C.threads(), C.smem_bytes(), stream>>>(p);
   S24_CUDA_CHECK_LAUNCH();
@@ -65,7 +56,7 @@ int occupancy_of(int device) {
   constexpr TileConfig C = kConfigs[kCfg];
   static std::atomic<uint64_t> attribute_done{0};
   auto kernel = sparse_gemm_kernel<T, kCfg>;
-  ensure_smem_attribute(kernel, C.smem_bytes(), device, attribute_done);
+  opt_in_dynamic_smem(kernel, C.smem_bytes(), device, attribute_done);
   int blocks = 0;
   S24_CUDA_CHECK(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, C.threads(), C.smem_bytes()));

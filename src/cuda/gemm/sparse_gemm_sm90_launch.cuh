@@ -13,6 +13,7 @@
 #include "core/check.h"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
+#include "cuda/launch.cuh"
 #include "cuda/gemm/sparse_gemm_sm90_kernel.cuh"
 #include "cuda/gemm/tile_configs.h"
 #include "sparse24/dtype.h"
@@ -44,12 +45,7 @@ void launch(const Sm90Launch& l) {
     constexpr int kSmem = C.smem_bytes(kQ8);
     static std::atomic<uint64_t> attribute_done{0};
     auto kernel = sparse_gemm_sm90_kernel<Op, TOut, kCfg, kUnrollGelu>;
-    const uint64_t bit = uint64_t{1} << (l.device & 63);
-    if (!(attribute_done.load(std::memory_order_acquire) & bit)) {
-      S24_CUDA_CHECK(
-          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-      attribute_done.fetch_or(bit, std::memory_order_acq_rel);
-    }
+    opt_in_dynamic_smem(kernel, kSmem, l.device, attribute_done);
     const int units = l.p.tiles_n * l.p.tiles_m;
     cudaLaunchConfig_t config{};
     cudaLaunchAttribute attributes[2];
