@@ -43,6 +43,14 @@ Tensor random_normal(const Shape& shape, DType dtype, std::mt19937_64& g, float 
   return f.cast_cpu(dtype);
 }
 
+Tensor exact_scales(int64_t count, std::mt19937_64& g) {
+  const float choices[] = {-2.0f, -1.0f, -0.5f, 0.25f, 0.5f, 1.0f, 2.0f, 3.0f};
+  std::uniform_int_distribution<int> pick(0, 7);
+  Tensor t = Tensor::empty({count}, DType::kF32);
+  for (int64_t i = 0; i < count; ++i) t.data<float>()[i] = choices[pick(g)];
+  return t;
+}
+
 void poison(Tensor& t) {
   if (t.device().is_cpu()) {
     std::memset(t.raw_data(), 0xFF, t.nbytes());

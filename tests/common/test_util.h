@@ -23,6 +23,9 @@ std::mt19937_64 rng(uint64_t salt = 0);
 Tensor random_int(const Shape& shape, DType dtype, std::mt19937_64& g, int lo = -4, int hi = 4);
 // Normal(0, stddev) values rounded to `dtype`.
 Tensor random_normal(const Shape& shape, DType dtype, std::mt19937_64& g, float stddev = 1.0f);
+// F32 [count] of scales from {-2, -1, -0.5, 0.25, 0.5, 1, 2, 3}: with small-integer operands
+// every f32 step of an epilogue that applies them stays exact.
+Tensor exact_scales(int64_t count, std::mt19937_64& g);
 // Fills every byte with 0xFF (NaN in every float dtype) so unwritten outputs show up.
 void poison(Tensor& t);
 

@@ -32,6 +32,7 @@
 namespace s24 {
 namespace {
 
+using test::exact_scales;
 using test::rng;
 
 #define CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr
@@ -500,15 +501,6 @@ struct EpilogueOperands {
     return o;
   }
 };
-
-// Power-of-two (and 3) scales: with small-integer operands every f32 step stays exact.
-Tensor exact_scales(int64_t count, std::mt19937_64& g) {
-  const float choices[] = {-2.0f, -1.0f, -0.5f, 0.25f, 0.5f, 1.0f, 2.0f, 3.0f};
-  std::uniform_int_distribution<int> pick(0, 7);
-  Tensor t = Tensor::empty({count}, DType::kF32);
-  for (int64_t i = 0; i < count; ++i) t.data<float>()[i] = choices[pick(g)];
-  return t;
-}
 
 // mask bits: alpha, x_scale, w_scale, residual. Residual of `residual_shape` (y's shape).
 EpilogueOperands make_operands(int mask, Activation act, int64_t m, int64_t n,

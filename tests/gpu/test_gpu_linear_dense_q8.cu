@@ -32,6 +32,7 @@
 namespace s24 {
 namespace {
 
+using test::exact_scales;
 using test::rng;
 
 #define CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr
@@ -90,14 +91,6 @@ struct Epi {
   }
 };
 
-// Scales that keep every f32 step exact on small-integer operands.
-Tensor exact_scales(int64_t count, std::mt19937_64& g) {
-  const float choices[] = {-2.0f, -1.0f, -0.5f, 0.25f, 0.5f, 1.0f, 2.0f, 3.0f};
-  std::uniform_int_distribution<int> pick(0, 7);
-  Tensor t = Tensor::empty({count}, DType::kF32);
-  for (int64_t i = 0; i < count; ++i) t.data<float>()[i] = choices[pick(g)];
-  return t;
-}
 // Arbitrary f32 scales in [lo, hi) (dequantization factors).
 Tensor random_scales(int64_t count, float lo, float hi, std::mt19937_64& g) {
   std::uniform_real_distribution<float> d(lo, hi);
