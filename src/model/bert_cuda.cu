@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -20,6 +21,7 @@
 #include "cuda/arch/ldmatrix.cuh"
 #include "cuda/arch/mma.cuh"
 #include "cuda/arch/mufu.cuh"
+#include "cuda/arch/wgmma_dense.cuh"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
 #include "cuda/launch.cuh"
@@ -268,6 +270,86 @@ constexpr int attn_smem_bytes() {
          2 * kAttnKeys * int(sizeof(float));
 }
 
+// The online-softmax state of the two rows that a lane shares with its quad in an m16 score
+// fragment (mma.sync m16n8k16 and wgmma m64nN alike): rows g (lo) and g + 8 (hi), lane 4g + t.
+// The running max is in base-2 units (raw score x scale_log2); the sums are this lane's share
+// (its keys 2t, 2t + 1 of every 8), added across the quad at the end.
+struct SoftmaxRows {
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.f, l_hi = 0.f;
+
+  // 1 / row sum for rows lo and hi. Every row attends to at least one key (or to all of them),
+  // so a sum is >= 1 after the max's own exp2(0).
+  __device__ __forceinline__ float2 inverse_sums() const {
+    float lo = l_lo, hi = l_hi;
+    lo += __shfl_xor_sync(0xffffffffu, lo, 1);
+    lo += __shfl_xor_sync(0xffffffffu, lo, 2);
+    hi += __shfl_xor_sync(0xffffffffu, hi, 1);
+    hi += __shfl_xor_sync(0xffffffffu, hi, 2);
+    return make_float2(1.f / lo, 1.f / hi);
+  }
+};
+
+// score(nt, c): the raw score of key nt * 8 + 2t + c % 2 of the tile in row lo (c < 2) or hi
+// (c >= 2), as a reference into the lane's fragment. bias: the tile's 64 key biases (0 to attend,
+// -inf for padding and keys past seq); keep = 0 scores every key 0 (a row without any key).
+template <class Score>
+__device__ __forceinline__ void apply_key_bias(Score&& score, const float* bias, int t, float keep) {
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const float b = bias[nt * 8 + 2 * t + e];
+      score(nt, e) = fmaf(score(nt, e), keep, b);
+      score(nt, 2 + e) = fmaf(score(nt, 2 + e), keep, b);
+    }
+}
+
+// One 64-key tile of the online softmax for a lane's rows lo and hi: the new running max, the
+// probabilities exp2(s * scale - max), rounded to T into pa as the four k16 A fragments of the
+// P V product (keys 16 ks .. 16 ks + 15: words (lo, 2t), (hi, 2t), (lo, 2t + 8), (hi, 2t + 8)),
+// and the running sums. Returns the factors (lo, hi) that rescale the rows' output accumulators.
+template <class T, class Score>
+__device__ __forceinline__ float2 online_softmax_tile(Score&& score, float scale, SoftmaxRows& r,
+                                                      uint32_t (&pa)[4][4]) {
+  float mx_lo = -INFINITY, mx_hi = -INFINITY;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt) {
+    mx_lo = fmaxf(mx_lo, fmaxf(score(nt, 0), score(nt, 1)));
+    mx_hi = fmaxf(mx_hi, fmaxf(score(nt, 2), score(nt, 3)));
+  }
+  // The four lanes of a quad hold one row's 64 scores between them.
+  mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
+  mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
+  mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
+  mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
+  const float new_lo = fmaxf(r.m_lo, mx_lo * scale);
+  const float new_hi = fmaxf(r.m_hi, mx_hi * scale);
+  // While a row has seen only masked keys its max is -inf; subtracting 0 instead keeps
+  // exp2(-inf - base) = 0 rather than NaN.
+  const float base_lo = new_lo == -INFINITY ? 0.f : new_lo;
+  const float base_hi = new_hi == -INFINITY ? 0.f : new_hi;
+  const float corr_lo = arch::exp2_approx(r.m_lo - base_lo);
+  const float corr_hi = arch::exp2_approx(r.m_hi - base_hi);
+  r.m_lo = new_lo;
+  r.m_hi = new_hi;
+
+  float sum_lo = 0.f, sum_hi = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt) {
+    const float p0 = arch::exp2_approx(fmaf(score(nt, 0), scale, -base_lo));
+    const float p1 = arch::exp2_approx(fmaf(score(nt, 1), scale, -base_lo));
+    const float p2 = arch::exp2_approx(fmaf(score(nt, 2), scale, -base_hi));
+    const float p3 = arch::exp2_approx(fmaf(score(nt, 3), scale, -base_hi));
+    sum_lo += p0 + p1;
+    sum_hi += p2 + p3;
+    pa[nt / 2][(nt % 2) * 2] = Half2<T>::pack(p0, p1);
+    pa[nt / 2][(nt % 2) * 2 + 1] = Half2<T>::pack(p2, p3);
+  }
+  r.l_lo = r.l_lo * corr_lo + sum_lo;
+  r.l_hi = r.l_hi * corr_hi + sum_hi;
+  return make_float2(corr_lo, corr_hi);
+}
+
 // Three 128-query CTAs per SM (12 warps): at two (the 250 registers ptxas takes unbounded) an
 // SM's 8 warps left the softmax's MUFU chains and the mma chains of the other warps too little to
 // overlap. The 168-register bound costs a few spilled words (40 bytes at D = 64, 12 at D = 32)
@@ -335,17 +417,15 @@ __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kern
   load_bias(0, 0);
   arch::cp_async_commit();
 
-  // Per m16 tile `mi` of the warp: Q fragments, output accumulators, and for its rows g and g + 8
-  // (lo / hi) the running max (base-2 units) and this lane's share of the running sum.
+  // Per m16 tile `mi` of the warp: Q fragments, output accumulators, and the online-softmax state
+  // of its rows g and g + 8.
   uint32_t qa[kAttnMTiles][D / 16][4];
   float o[kAttnMTiles][D / 8][4];
-  float m_lo[kAttnMTiles], m_hi[kAttnMTiles], l_lo[kAttnMTiles], l_hi[kAttnMTiles];
+  SoftmaxRows rows[kAttnMTiles];
 #pragma unroll
   for (int mi = 0; mi < kAttnMTiles; ++mi) {
 #pragma unroll
     for (int i = 0; i < D / 8; ++i) o[mi][i][0] = o[mi][i][1] = o[mi][i][2] = o[mi][i][3] = 0.f;
-    m_lo[mi] = m_hi[mi] = -INFINITY;
-    l_lo[mi] = l_hi[mi] = 0.f;
   }
   // Scores stay raw (q . k) until the exponent: exp2(s * scale - max * scale) is one FFMA and
   // one MUFU.EX2 per score, and the row max commutes with the positive scale.
@@ -401,63 +481,21 @@ __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kern
     // Padding, keys past seq and uniform rows: the tile's bias (0 or -inf) on the scores.
     if (!no_padding || (j + 1) * kAttnKeys > seq) {
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const float bias = bias_tile[nt * 8 + 2 * t + e];
-#pragma unroll
-          for (int mi = 0; mi < kAttnMTiles; ++mi) {
-            sc[mi][nt][e] = fmaf(sc[mi][nt][e], keep, bias);
-            sc[mi][nt][2 + e] = fmaf(sc[mi][nt][2 + e], keep, bias);
-          }
-        }
+      for (int mi = 0; mi < kAttnMTiles; ++mi)
+        apply_key_bias([&](int nt, int c) -> float& { return sc[mi][nt][c]; }, bias_tile, t, keep);
     }
 
     uint32_t pa[kAttnMTiles][4][4];  // probabilities as A fragments, one per 16 keys
 #pragma unroll
     for (int mi = 0; mi < kAttnMTiles; ++mi) {
-      float mx_lo = -INFINITY, mx_hi = -INFINITY;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        mx_lo = fmaxf(mx_lo, fmaxf(sc[mi][nt][0], sc[mi][nt][1]));
-        mx_hi = fmaxf(mx_hi, fmaxf(sc[mi][nt][2], sc[mi][nt][3]));
-      }
-      // The four lanes of a quad hold one row's 64 scores between them.
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
-      const float new_lo = fmaxf(m_lo[mi], mx_lo * scale);
-      const float new_hi = fmaxf(m_hi[mi], mx_hi * scale);
-      // While a row has seen only masked keys its max is -inf; subtracting 0 instead keeps
-      // exp2(-inf - base) = 0 rather than NaN.
-      const float base_lo = new_lo == -INFINITY ? 0.f : new_lo;
-      const float base_hi = new_hi == -INFINITY ? 0.f : new_hi;
-      const float corr_lo = arch::exp2_approx(m_lo[mi] - base_lo);
-      const float corr_hi = arch::exp2_approx(m_hi[mi] - base_hi);
-      m_lo[mi] = new_lo;
-      m_hi[mi] = new_hi;
-
-      float sum_lo = 0.f, sum_hi = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const float p0 = arch::exp2_approx(fmaf(sc[mi][nt][0], scale, -base_lo));
-        const float p1 = arch::exp2_approx(fmaf(sc[mi][nt][1], scale, -base_lo));
-        const float p2 = arch::exp2_approx(fmaf(sc[mi][nt][2], scale, -base_hi));
-        const float p3 = arch::exp2_approx(fmaf(sc[mi][nt][3], scale, -base_hi));
-        sum_lo += p0 + p1;
-        sum_hi += p2 + p3;
-        pa[mi][nt / 2][(nt % 2) * 2] = Half2<T>::pack(p0, p1);
-        pa[mi][nt / 2][(nt % 2) * 2 + 1] = Half2<T>::pack(p2, p3);
-      }
-      l_lo[mi] = l_lo[mi] * corr_lo + sum_lo;
-      l_hi[mi] = l_hi[mi] * corr_hi + sum_hi;
+      const float2 corr = online_softmax_tile<T>(
+          [&](int nt, int c) -> float& { return sc[mi][nt][c]; }, scale, rows[mi], pa[mi]);
 #pragma unroll
       for (int dt = 0; dt < D / 8; ++dt) {
-        o[mi][dt][0] *= corr_lo;
-        o[mi][dt][1] *= corr_lo;
-        o[mi][dt][2] *= corr_hi;
-        o[mi][dt][3] *= corr_hi;
+        o[mi][dt][0] *= corr.x;
+        o[mi][dt][1] *= corr.x;
+        o[mi][dt][2] *= corr.y;
+        o[mi][dt][3] *= corr.y;
       }
     }
 
@@ -483,14 +521,9 @@ __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kern
   T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * seq * p.ld_out + h * D;
 #pragma unroll
   for (int mi = 0; mi < kAttnMTiles; ++mi) {
-    float lo = l_lo[mi], hi = l_hi[mi];
-    lo += __shfl_xor_sync(0xffffffffu, lo, 1);
-    lo += __shfl_xor_sync(0xffffffffu, lo, 2);
-    hi += __shfl_xor_sync(0xffffffffu, hi, 1);
-    hi += __shfl_xor_sync(0xffffffffu, hi, 2);
-    // Every row attends to at least one key (or to all of them), so l >= 1 after the max's own
-    // exp2(0); rows past seq are not written.
-    const float inv_lo = 1.f / lo, inv_hi = 1.f / hi;
+    const float2 inv = rows[mi].inverse_sums();
+    const float inv_lo = inv.x, inv_hi = inv.y;
+    // Rows past seq are not written.
     const int row_lo = q0 + warp * kAttnWarpRows + mi * 16 + lane / 4, row_hi = row_lo + 8;
 #pragma unroll
     for (int dt = 0; dt < D / 8; ++dt) {
@@ -518,6 +551,196 @@ void launch_attention(const AttnParams& p, dim3 grid, int device, cudaStream_t s
     detail::opt_in_dynamic_smem(kernel, kSmem, device, attribute_done);
   }
   detail::launch_kernel(kernel, grid, dim3(32 * kWarps), kSmem, s,
+                        detail::programmatic_launch(device), p);
+}
+
+// ---- fused attention on Hopper: wgmma (sm_90a, head size 64) ------------------------------------
+// The same computation as fused_attention_kernel, with both products on the warpgroup tensor-core
+// instructions: one CTA = two warpgroups x 64 queries of one (batch, head). Per 64-key tile a
+// warpgroup computes its 64 x 64 scores with four wgmma m64n64k16 reading Q and K from shared
+// memory (K-major), runs the online softmax on the score accumulators (the same code as the
+// mma.sync kernel: the accumulator fragment has the m16n8 layout per warp), and multiplies the
+// probabilities, straight from those registers as the A operand, by V read from shared memory
+// as an MN-major B operand (V's rows are keys, the head dimension contiguous). The mma.sync
+// kernel reads every K and V fragment through ldmatrix into registers once per 32 query rows;
+// here the tensor cores read them from shared memory once per 64 rows, with no register staging.
+//
+// Tiles arrive by cp.async (every thread copies 16-byte pieces) into 128-byte rows with the
+// 128-byte swizzle (16-byte piece c of row r at (c ^ (r % 8)) * 16): the layout that both
+// descriptors describe, so one copy serves K as a K-major and V as an MN-major operand. A ring of
+// four K / V stages with loads two tiles ahead: the stage refilled at tile j was last read by
+// tile j - 2, whose products both warpgroups retired (wgmma wait) before the barrier that
+// precedes the refill.
+
+constexpr int kWgAttnQueries = 128;  // two warpgroups of 64
+constexpr int kWgAttnKeys = 64;
+constexpr int kWgAttnStages = 4;
+constexpr int kWgAttnLookahead = 2;
+constexpr int kWgAttnRowBytes = 128;  // 64 16-bit values of a head
+constexpr int kWgAttnTileBytes = kWgAttnKeys * kWgAttnRowBytes;
+constexpr int kWgAttnQBytes = kWgAttnQueries * kWgAttnRowBytes;
+// Q, the K and V stages, the stages' key biases, and slack to align the base to 1024 bytes (the
+// swizzle pattern repeats every 8 rows of 128 bytes, and the descriptors assume such a base).
+constexpr int kWgAttnSmemBytes = 1024 + kWgAttnQBytes + 2 * kWgAttnStages * kWgAttnTileBytes +
+                                 kWgAttnStages * kWgAttnKeys * int(sizeof(float));
+static_assert(kWgAttnLookahead < kWgAttnStages - 1,
+              "a refilled stage must have been read two tiles before (see above)");
+
+// Two CTAs per SM (128 registers a thread; 2 x 82 KB of shared memory): while one warpgroup runs
+// its softmax (MUFU.EX2, shuffles) the other three keep the tensor cores busy.
+template <class T>
+__global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const AttnParams p) {
+#if S24_ARCH_SM90A
+  constexpr int D = 64;
+  constexpr int kThreads = 256;
+  extern __shared__ __align__(16) unsigned char attn_smem[];
+  const uint32_t raw_addr = arch::smem_addr(attn_smem);
+  unsigned char* const smem = attn_smem + ((1024 - (raw_addr & 1023)) & 1023);
+  unsigned char* const s_q = smem;
+  unsigned char* const s_k = s_q + kWgAttnQBytes;                    // [stage] tiles
+  unsigned char* const s_v = s_k + kWgAttnStages * kWgAttnTileBytes;  // [stage] tiles
+  float* const s_bias = reinterpret_cast<float*>(s_v + kWgAttnStages * kWgAttnTileBytes);
+
+  arch::grid_dependency_wait();
+  const int tid = threadIdx.x, wg = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
+  const int t = lane % 4;
+  const int seq = p.seq;
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kWgAttnQueries;
+  const int32_t* mask = p.mask + static_cast<int64_t>(b) * seq;
+  const T* qg = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * seq * p.ld_q + h * D;
+  const T* kg = static_cast<const T*>(p.k) + static_cast<int64_t>(b) * seq * p.ld_k + h * D;
+  const T* vg = static_cast<const T*>(p.v) + static_cast<int64_t>(b) * seq * p.ld_v + h * D;
+
+  int any = 0, all = 1;
+  for (int j = tid; j < seq; j += kThreads) {
+    any |= mask[j] != 0;
+    all &= mask[j] != 0;
+  }
+  const bool uniform = __syncthreads_or(any) == 0;
+  const bool no_padding = __syncthreads_and(all) != 0;
+
+  // `rows` rows of D values from global rows row0.. into swizzled 128-byte rows; rows past seq
+  // are zero-filled (src-size 0 reads nothing; the base address stands in as a valid source).
+  auto load_rows = [&](unsigned char* dst, const T* src, int64_t ld, int row0, auto rows) {
+#pragma unroll
+    for (int c = tid; c < decltype(rows)::value * 8; c += kThreads) {
+      const int r = c / 8, piece = c % 8;
+      const bool valid = row0 + r < seq;
+      const T* from = valid ? src + static_cast<int64_t>(row0 + r) * ld + piece * 8 : src;
+      arch::cp_async_16(dst + r * kWgAttnRowBytes + ((piece ^ (r & 7)) << 4), from, valid);
+    }
+  };
+  const int tiles = (seq + kWgAttnKeys - 1) / kWgAttnKeys;
+  // Tile j's keys and values and its key biases (0 to attend, -inf for padding and keys past
+  // seq) into stage j % kWgAttnStages; one cp.async group per tile, empty past the last one, so
+  // that a wait for "all but the newest kWgAttnLookahead - 1 groups" always means tile j.
+  auto load_tile = [&](int j) {
+    if (j < tiles) {
+      const int stage = j % kWgAttnStages;
+      using KeyRows = std::integral_constant<int, kWgAttnKeys>;
+      load_rows(s_k + stage * kWgAttnTileBytes, kg, p.ld_k, j * kWgAttnKeys, KeyRows{});
+      load_rows(s_v + stage * kWgAttnTileBytes, vg, p.ld_v, j * kWgAttnKeys, KeyRows{});
+      for (int i = tid; i < kWgAttnKeys; i += kThreads) {
+        const int key = j * kWgAttnKeys + i;
+        const bool attend = key < seq && (uniform || mask[key] != 0);
+        s_bias[stage * kWgAttnKeys + i] = attend ? 0.f : -INFINITY;
+      }
+    }
+    arch::cp_async_commit();
+  };
+
+  load_rows(s_q, qg, p.ld_q, q0, std::integral_constant<int, kWgAttnQueries>{});  // tile 0's group
+#pragma unroll
+  for (int j = 0; j < kWgAttnLookahead; ++j) load_tile(j);
+
+  float o[32];  // this warpgroup's 64 x 64 outputs: o[4 dt + c], wgmma's D fragment
+#pragma unroll
+  for (int i = 0; i < 32; ++i) o[i] = 0.f;
+  SoftmaxRows rows;
+  const float scale = p.scale_log2;
+  const float keep = uniform ? 0.f : 1.f;
+  const uint32_t q_addr = arch::smem_addr(s_q) + wg * 64 * kWgAttnRowBytes;
+  const uint32_t k_addr = arch::smem_addr(s_k), v_addr = arch::smem_addr(s_v);
+
+  for (int j = 0; j < tiles; ++j) {
+    const int stage = j % kWgAttnStages;
+    arch::cp_async_wait<kWgAttnLookahead - 1>();  // this thread's pieces of tile j
+    arch::fence_proxy_async_shared();              // ... visible to the tensor cores' reads
+    __syncthreads();                               // ... and everyone else's
+    load_tile(j + kWgAttnLookahead);
+
+    // Scores: S = Q K^T over the head's 64 dimensions, four k16 steps (+32 bytes in the rows).
+    float sc[32];
+    const uint32_t k_tile = k_addr + stage * kWgAttnTileBytes;
+    arch::wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      arch::WgmmaDense64SS<T>::mma(sc, arch::smem_desc_k_major_sw128(q_addr + kk * 32),
+                                   arch::smem_desc_k_major_sw128(k_tile + kk * 32), kk);
+    }
+    arch::wgmma_commit();
+    arch::wgmma_wait<0>();
+
+    auto score = [&](int nt, int c) -> float& { return sc[nt * 4 + c]; };
+    if (!no_padding || (j + 1) * kWgAttnKeys > seq)
+      apply_key_bias(score, s_bias + stage * kWgAttnKeys, t, keep);
+    uint32_t pa[4][4];
+    const float2 corr = online_softmax_tile<T>(score, scale, rows, pa);
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      o[dt * 4 + 0] *= corr.x;
+      o[dt * 4 + 1] *= corr.x;
+      o[dt * 4 + 2] *= corr.y;
+      o[dt * 4 + 3] *= corr.y;
+    }
+
+    // O += P V: four k16 steps of 16 keys (16 rows of 128 bytes each). The pins keep the
+    // rescaling and the packing above the fence (registers an in-flight wgmma reads must not be
+    // written after it: ptxas would serialize the wgmma).
+    const uint32_t v_tile = v_addr + stage * kWgAttnTileBytes;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) arch::pin_register(o[i]);
+    arch::wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kWgAttnKeys / 16; ++ks) {
+      arch::WgmmaDense64RS<T>::mma(o, pa[ks],
+                                   arch::smem_desc_mn_major_sw128(v_tile + ks * 16 * kWgAttnRowBytes));
+    }
+    arch::wgmma_commit();
+    // Retired here, not behind the next tile's score product: a wgmma group left in flight
+    // across the loop's back edge makes ptxas serialize every wgmma of the kernel (C7515).
+    arch::wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < 32; ++i) arch::pin_register(o[i]);
+  }
+  arch::cp_async_wait<0>();  // the empty groups past the last tile
+
+  const float2 inv = rows.inverse_sums();
+  T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * seq * p.ld_out + h * D;
+  const int row_lo = q0 + wg * 64 + warp * 16 + lane / 4, row_hi = row_lo + 8;
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    const int col = dt * 8 + 2 * t;
+    if (row_lo < seq) {
+      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row_lo) * p.ld_out + col) =
+          Half2<T>::pack(o[dt * 4 + 0] * inv.x, o[dt * 4 + 1] * inv.x);
+    }
+    if (row_hi < seq) {
+      *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row_hi) * p.ld_out + col) =
+          Half2<T>::pack(o[dt * 4 + 2] * inv.y, o[dt * 4 + 3] * inv.y);
+    }
+  }
+#else
+  arch::unsupported_arch("the sm_90a attention (wgmma)");
+#endif
+}
+
+template <class T>
+void launch_attention_wgmma(const AttnParams& p, dim3 grid, int device, cudaStream_t s) {
+  auto kernel = fused_attention_wgmma_kernel<T>;
+  static std::atomic<uint64_t> attribute_done{0};
+  detail::opt_in_dynamic_smem(kernel, kWgAttnSmemBytes, device, attribute_done);
+  detail::launch_kernel(kernel, grid, dim3(256), kWgAttnSmemBytes, s,
                         detail::programmatic_launch(device), p);
 }
 
@@ -732,8 +955,16 @@ void residual_layer_norm(const Tensor& x, const Tensor* residual, const Tensor& 
 
 bool fused_attention_supports(int64_t head_dim) { return head_dim == 32 || head_dim == 64; }
 
+bool attention_wgmma_supported(const Device& device, int64_t head_dim) {
+  if (!device.is_cuda() || head_dim != 64) return false;
+  const detail::DeviceInfo& info = detail::device_info(device.index);
+  return info.cc_major == 9 && info.cc_minor == 0 &&
+         static_cast<int64_t>(info.smem_optin_bytes) >= kWgAttnSmemBytes;
+}
+
 void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                     int64_t batch, int64_t seq, int64_t heads, Tensor& ctx, Stream stream) {
+                     int64_t batch, int64_t seq, int64_t heads, Tensor& ctx, Stream stream,
+                     AttentionKernel kernel) {
   const char* op = "fused_attention";
   check_activation_tensor(q, op, "q");
   check_activation_tensor(ctx, op, "ctx");
@@ -785,14 +1016,26 @@ void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   const int sm_count = detail::device_info(q.device().index).sm_count;
   const int64_t ctas4 = (seq + 4 * kAttnWarpRows - 1) / (4 * kAttnWarpRows) * heads * batch;
   const bool small = ctas4 < sm_count;
-  const int64_t rows = (small ? 2 : 4) * kAttnWarpRows;
+  const bool wgmma_runs = attention_wgmma_supported(q.device(), head_dim);
+  static const bool mma_only = [] {
+    const char* env = std::getenv("S24_ATTENTION");
+    return env != nullptr && std::strcmp(env, "mma") == 0;
+  }();
+  S24_CHECK(kernel != AttentionKernel::kWgmma || wgmma_runs, ErrorCode::kUnsupported, op,
+            ": the wgmma attention needs an sm_90 GPU and head size 64, got head size ", head_dim,
+            " on ", q.device().str());
+  const bool use_wgmma = kernel == AttentionKernel::kWgmma ||
+                         (kernel == AttentionKernel::kAuto && wgmma_runs && !small && !mma_only);
+  const int64_t rows = use_wgmma ? kWgAttnQueries : (small ? 2 : 4) * kAttnWarpRows;
   const dim3 grid(static_cast<unsigned>((seq + rows - 1) / rows), static_cast<unsigned>(heads),
                   static_cast<unsigned>(batch));
   auto s = static_cast<cudaStream_t>(stream);
   const int dev = q.device().index;
   dispatch_dtype(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    if (head_dim == 32) {
+    if (use_wgmma) {
+      launch_attention_wgmma<T>(p, grid, dev, s);
+    } else if (head_dim == 32) {
       if (small) launch_attention<T, 32, 2>(p, grid, dev, s);
       else launch_attention<T, 32, 4>(p, grid, dev, s);
     } else {

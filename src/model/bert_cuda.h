@@ -43,8 +43,19 @@ bool fused_attention_supports(int64_t head_dim);
 // the element size and every base address must be 16-byte aligned. mask: I32 [batch, seq],
 // nonzero = attend. A batch row whose keys are all masked averages all its keys uniformly (what
 // HF's equal scores give, and what the CPU reference does).
+//
+// Two kernels compute it: a mma.sync one (sm_80+, head sizes 32 and 64) and, on sm_90 GPUs, a
+// wgmma one (head size 64). kAuto takes the wgmma kernel where it runs and its 128-query CTAs
+// fill the GPU at least once, else the mma.sync kernel; the environment variable S24_ATTENTION=mma
+// keeps kAuto on the mma.sync kernel (read once; for A/B measurements). The other values force a
+// kernel (tests); kWgmma throws kUnsupported where it cannot run.
+enum class AttentionKernel { kAuto, kMmaSync, kWgmma };
 void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                     int64_t batch, int64_t seq, int64_t heads, Tensor& ctx, Stream stream);
+                     int64_t batch, int64_t seq, int64_t heads, Tensor& ctx, Stream stream,
+                     AttentionKernel kernel = AttentionKernel::kAuto);
+
+// True when fused_attention's wgmma kernel can run on `device` for this head size.
+bool attention_wgmma_supported(const Device& device, int64_t head_dim);
 
 // out[b] = mean of hidden[b, s, :] over the tokens with mask 1, then (normalize) divided by
 // max(||.||_2, 1e-12). hidden [batch, seq, H] (activation dtype), mask I32 [batch, seq], out F32

@@ -320,19 +320,28 @@ void check_attention(DType dt, int64_t d, int64_t heads, int64_t b, int64_t s, M
     k = ks;
     v = vs;
   }
-  // Output rows strided wider than the heads: the gap must stay untouched.
-  PoisonedOut out(t, h, h + 8, dt);
-  gpu::fused_attention(q, k, v, mask_g, b, s, heads, out.view, nullptr);
-  cuda_synchronize();
-  const Tensor got = out.result();
   // Probabilities rounded to the dtype feed the P V product (an error of up to one rounding of
   // sum_j p_j |v_j| <= max |v|), outputs rounded once: bounds of 4 unit roundoffs.
   double vmax = 0;
   for (int64_t i = 0; i < qkv.numel(); ++i) vmax = std::max(vmax, double(std::abs(base[i])));
   const double u = dt == DType::kF16 ? 1.0 / 2048 : 1.0 / 256;
-  EXPECT_TRUE(all_close(got, want, 4 * u, 4 * u * vmax));
-  EXPECT_LT(test::rel_error(got, want), test::tolerance(dt));
-  EXPECT_TRUE(out.untouched_outside());
+  // Every kernel that this GPU runs for the head size, forced, then the launcher's own choice.
+  std::vector<gpu::AttentionKernel> kernels = {gpu::AttentionKernel::kMmaSync};
+  if (gpu::attention_wgmma_supported(kGpu, d)) kernels.push_back(gpu::AttentionKernel::kWgmma);
+  kernels.push_back(gpu::AttentionKernel::kAuto);
+  for (gpu::AttentionKernel kernel : kernels) {
+    SCOPED_TRACE(kernel == gpu::AttentionKernel::kMmaSync ? "mma.sync kernel"
+                 : kernel == gpu::AttentionKernel::kWgmma ? "wgmma kernel"
+                                                          : "automatic choice");
+    // Output rows strided wider than the heads: the gap must stay untouched.
+    PoisonedOut out(t, h, h + 8, dt);
+    gpu::fused_attention(q, k, v, mask_g, b, s, heads, out.view, nullptr, kernel);
+    cuda_synchronize();
+    const Tensor got = out.result();
+    EXPECT_TRUE(all_close(got, want, 4 * u, 4 * u * vmax));
+    EXPECT_LT(test::rel_error(got, want), test::tolerance(dt));
+    EXPECT_TRUE(out.untouched_outside());
+  }
 }
 
 TEST(BertGpuKernels, FusedAttentionMatchesCpu) {
@@ -397,6 +406,16 @@ TEST(BertGpuKernels, FusedAttentionRejectsBadArguments) {
   const Tensor xb = Tensor::zeros({4, 64}, DType::kBF16, kGpu);
   S24_EXPECT_ERROR(gpu::fused_attention(x64, xb, x64, mask, 1, 4, 2, o64, nullptr),
                    kDTypeMismatch, "k");
+  // The wgmma kernel forced where it cannot run: head size 32 (x64 as two heads), or any head
+  // size off sm_90.
+  S24_EXPECT_ERROR(gpu::fused_attention(x64, x64, x64, mask, 1, 4, 2, o64, nullptr,
+                                        gpu::AttentionKernel::kWgmma),
+                   kUnsupported, "wgmma attention");
+  if (!gpu::attention_wgmma_supported(kGpu, 64)) {
+    S24_EXPECT_ERROR(gpu::fused_attention(x64, x64, x64, mask, 1, 4, 1, o64, nullptr,
+                                          gpu::AttentionKernel::kWgmma),
+                     kUnsupported, "wgmma attention");
+  }
 }
 
 // ---- mean pooling ---------------------------------------------------------------------------
