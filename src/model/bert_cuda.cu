@@ -21,10 +21,12 @@
 #include "cuda/arch/ldmatrix.cuh"
 #include "cuda/arch/mma.cuh"
 #include "cuda/arch/mufu.cuh"
+#include "cuda/arch/tma.cuh"
 #include "cuda/arch/wgmma_dense.cuh"
 #include "cuda/check_cuda.h"
 #include "cuda/device_info.h"
 #include "cuda/launch.cuh"
+#include "cuda/tensor_map.h"
 
 namespace s24::model::gpu {
 namespace {
@@ -565,31 +567,40 @@ void launch_attention(const AttnParams& p, dim3 grid, int device, cudaStream_t s
 // kernel reads every K and V fragment through ldmatrix into registers once per 32 query rows;
 // here the tensor cores read them from shared memory once per 64 rows, with no register staging.
 //
-// Tiles arrive by cp.async (every thread copies 16-byte pieces) into 128-byte rows with the
-// 128-byte swizzle (16-byte piece c of row r at (c ^ (r % 8)) * 16): the layout that both
-// descriptors describe, so one copy serves K as a K-major and V as an MN-major operand. A ring of
-// four K / V stages with loads two tiles ahead: the stage refilled at tile j was last read by
-// tile j - 2, whose products both warpgroups retired (wgmma wait) before the barrier that
-// precedes the refill.
+// Tiles arrive by TMA (3-D tensor maps [batch][seq][hidden]: keys past a sequence's end read as
+// zeros) into 128-byte rows with the 128-byte swizzle, the layout that both descriptors
+// describe, so one copy serves K as a K-major and V as an MN-major operand. A ring of four K / V
+// stages on mbarriers: "full" completes when a tile's bytes have landed, "empty" when the eight
+// consumer warps have retired their products on it. The two warpgroups never synchronize with
+// each other, so one's softmax (MUFU, shuffles) runs while the other's wgmma use the tensor
+// cores; thread 0 refills the stage of tile j - 1 at tile j (so that it waits on the other
+// warpgroup only if that one is a whole tile behind), keeping up to three tiles in flight.
 
 constexpr int kWgAttnQueries = 128;  // two warpgroups of 64
 constexpr int kWgAttnKeys = 64;
 constexpr int kWgAttnStages = 4;
-constexpr int kWgAttnLookahead = 2;
 constexpr int kWgAttnRowBytes = 128;  // 64 16-bit values of a head
 constexpr int kWgAttnTileBytes = kWgAttnKeys * kWgAttnRowBytes;
 constexpr int kWgAttnQBytes = kWgAttnQueries * kWgAttnRowBytes;
-// Q, the K and V stages, the stages' key biases, and slack to align the base to 1024 bytes (the
-// swizzle pattern repeats every 8 rows of 128 bytes, and the descriptors assume such a base).
-constexpr int kWgAttnSmemBytes = 1024 + kWgAttnQBytes + 2 * kWgAttnStages * kWgAttnTileBytes +
-                                 kWgAttnStages * kWgAttnKeys * int(sizeof(float));
-static_assert(kWgAttnLookahead < kWgAttnStages - 1,
-              "a refilled stage must have been read two tiles before (see above)");
+// Slack to align the base to 1024 bytes (the swizzle pattern repeats every 8 rows of 128 bytes,
+// and the descriptors assume such a base), Q, the K and V stages, the barriers (full, empty, Q),
+// then the key biases of every key tile (wgmma_attention_smem_bytes).
+constexpr int kWgAttnFixedBytes =
+    1024 + kWgAttnQBytes + 2 * kWgAttnStages * kWgAttnTileBytes + (2 * kWgAttnStages + 2) * 8;
 
-// Two CTAs per SM (128 registers a thread; 2 x 82 KB of shared memory): while one warpgroup runs
-// its softmax (MUFU.EX2, shuffles) the other three keep the tensor cores busy.
+int wgmma_attention_smem_bytes(int64_t seq) {
+  return kWgAttnFixedBytes +
+         static_cast<int>((seq + kWgAttnKeys - 1) / kWgAttnKeys * kWgAttnKeys) * int(sizeof(float));
+}
+
+struct WgAttnMaps {
+  CUtensorMap q, k, v;
+};
+
+// Two CTAs per SM (128 registers a thread; 2 x ~84 KB of shared memory at seq 384).
 template <class T>
-__global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const AttnParams p) {
+__global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(
+    const __grid_constant__ WgAttnMaps maps, const AttnParams p) {
 #if S24_ARCH_SM90A
   constexpr int D = 64;
   constexpr int kThreads = 256;
@@ -599,18 +610,50 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
   unsigned char* const s_q = smem;
   unsigned char* const s_k = s_q + kWgAttnQBytes;                    // [stage] tiles
   unsigned char* const s_v = s_k + kWgAttnStages * kWgAttnTileBytes;  // [stage] tiles
-  float* const s_bias = reinterpret_cast<float*>(s_v + kWgAttnStages * kWgAttnTileBytes);
+  uint64_t* const full = reinterpret_cast<uint64_t*>(s_v + kWgAttnStages * kWgAttnTileBytes);
+  uint64_t* const empty = full + kWgAttnStages;
+  uint64_t* const q_full = empty + kWgAttnStages;
+  float* const s_bias = reinterpret_cast<float*>(q_full + 2);  // [tiles * 64]
 
-  arch::grid_dependency_wait();
   const int tid = threadIdx.x, wg = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
   const int t = lane % 4;
   const int seq = p.seq;
+  const int tiles = (seq + kWgAttnKeys - 1) / kWgAttnKeys;
   const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kWgAttnQueries;
-  const int32_t* mask = p.mask + static_cast<int64_t>(b) * seq;
-  const T* qg = static_cast<const T*>(p.q) + static_cast<int64_t>(b) * seq * p.ld_q + h * D;
-  const T* kg = static_cast<const T*>(p.k) + static_cast<int64_t>(b) * seq * p.ld_k + h * D;
-  const T* vg = static_cast<const T*>(p.v) + static_cast<int64_t>(b) * seq * p.ld_v + h * D;
+  if (tid == 0) {
+    arch::prefetch_tensor_map(&maps.q);
+    arch::prefetch_tensor_map(&maps.k);
+    arch::prefetch_tensor_map(&maps.v);
+    for (int s = 0; s < kWgAttnStages; ++s) {
+      arch::mbarrier_init(&full[s], 1);  // the issuing thread's arrive_expect_tx
+      arch::mbarrier_init(&empty[s], 8);  // one arrival per consumer warp
+    }
+    arch::mbarrier_init(q_full, 1);
+    arch::mbarrier_init_fence();
+  }
+  // Launched with programmatic stream serialization, this CTA may start before the previous
+  // kernel's writes (Q, K, V) are visible: no global access before this.
+  arch::grid_dependency_wait();
 
+  // Tile j's keys and values into stage j % kWgAttnStages.
+  auto load_tile = [&](int j) {
+    const int stage = j % kWgAttnStages;
+    arch::mbarrier_arrive_expect_tx(&full[stage], 2 * kWgAttnTileBytes);
+    arch::tma_load_3d(s_k + stage * kWgAttnTileBytes, &maps.k, h * D, j * kWgAttnKeys, b,
+                      &full[stage]);
+    arch::tma_load_3d(s_v + stage * kWgAttnTileBytes, &maps.v, h * D, j * kWgAttnKeys, b,
+                      &full[stage]);
+  };
+  __syncthreads();  // the barriers are initialized
+  if (tid == 0) {
+    arch::mbarrier_arrive_expect_tx(q_full, kWgAttnQBytes);
+    arch::tma_load_3d(s_q, &maps.q, h * D, q0, b, q_full);
+    for (int j = 0; j < min(tiles, kWgAttnStages); ++j) load_tile(j);
+  }
+
+  // Every key's bias (0 to attend, -inf for padding and keys past seq) while the first tiles
+  // load. A batch row without any key to attend to scores every key 0 and attends to all.
+  const int32_t* mask = p.mask + static_cast<int64_t>(b) * seq;
   int any = 0, all = 1;
   for (int j = tid; j < seq; j += kThreads) {
     any |= mask[j] != 0;
@@ -618,40 +661,9 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
   }
   const bool uniform = __syncthreads_or(any) == 0;
   const bool no_padding = __syncthreads_and(all) != 0;
-
-  // `rows` rows of D values from global rows row0.. into swizzled 128-byte rows; rows past seq
-  // are zero-filled (src-size 0 reads nothing; the base address stands in as a valid source).
-  auto load_rows = [&](unsigned char* dst, const T* src, int64_t ld, int row0, auto rows) {
-#pragma unroll
-    for (int c = tid; c < decltype(rows)::value * 8; c += kThreads) {
-      const int r = c / 8, piece = c % 8;
-      const bool valid = row0 + r < seq;
-      const T* from = valid ? src + static_cast<int64_t>(row0 + r) * ld + piece * 8 : src;
-      arch::cp_async_16(dst + r * kWgAttnRowBytes + ((piece ^ (r & 7)) << 4), from, valid);
-    }
-  };
-  const int tiles = (seq + kWgAttnKeys - 1) / kWgAttnKeys;
-  // Tile j's keys and values and its key biases (0 to attend, -inf for padding and keys past
-  // seq) into stage j % kWgAttnStages; one cp.async group per tile, empty past the last one, so
-  // that a wait for "all but the newest kWgAttnLookahead - 1 groups" always means tile j.
-  auto load_tile = [&](int j) {
-    if (j < tiles) {
-      const int stage = j % kWgAttnStages;
-      using KeyRows = std::integral_constant<int, kWgAttnKeys>;
-      load_rows(s_k + stage * kWgAttnTileBytes, kg, p.ld_k, j * kWgAttnKeys, KeyRows{});
-      load_rows(s_v + stage * kWgAttnTileBytes, vg, p.ld_v, j * kWgAttnKeys, KeyRows{});
-      for (int i = tid; i < kWgAttnKeys; i += kThreads) {
-        const int key = j * kWgAttnKeys + i;
-        const bool attend = key < seq && (uniform || mask[key] != 0);
-        s_bias[stage * kWgAttnKeys + i] = attend ? 0.f : -INFINITY;
-      }
-    }
-    arch::cp_async_commit();
-  };
-
-  load_rows(s_q, qg, p.ld_q, q0, std::integral_constant<int, kWgAttnQueries>{});  // tile 0's group
-#pragma unroll
-  for (int j = 0; j < kWgAttnLookahead; ++j) load_tile(j);
+  for (int key = tid; key < tiles * kWgAttnKeys; key += kThreads)
+    s_bias[key] = key < seq && (uniform || mask[key] != 0) ? 0.f : -INFINITY;
+  __syncthreads();
 
   float o[32];  // this warpgroup's 64 x 64 outputs: o[4 dt + c], wgmma's D fragment
 #pragma unroll
@@ -661,13 +673,18 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
   const float keep = uniform ? 0.f : 1.f;
   const uint32_t q_addr = arch::smem_addr(s_q) + wg * 64 * kWgAttnRowBytes;
   const uint32_t k_addr = arch::smem_addr(s_k), v_addr = arch::smem_addr(s_v);
+  arch::mbarrier_wait(q_full, 0);
 
   for (int j = 0; j < tiles; ++j) {
     const int stage = j % kWgAttnStages;
-    arch::cp_async_wait<kWgAttnLookahead - 1>();  // this thread's pieces of tile j
-    arch::fence_proxy_async_shared();              // ... visible to the tensor cores' reads
-    __syncthreads();                               // ... and everyone else's
-    load_tile(j + kWgAttnLookahead);
+    // Thread 0 refills the stage that tile j - 1 used, once both warpgroups are done with it.
+    if (tid == 0 && j >= 1 && j - 1 + kWgAttnStages < tiles) {
+      const int prev = j - 1;
+      arch::mbarrier_wait(&empty[prev % kWgAttnStages], (prev / kWgAttnStages) & 1);
+      load_tile(prev + kWgAttnStages);
+    }
+    __syncwarp();  // warp 0 reconverges before the warpgroup-wide (.aligned) wgmma
+    arch::mbarrier_wait(&full[stage], (j / kWgAttnStages) & 1);
 
     // Scores: S = Q K^T over the head's 64 dimensions, four k16 steps (+32 bytes in the rows).
     float sc[32];
@@ -683,7 +700,7 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
 
     auto score = [&](int nt, int c) -> float& { return sc[nt * 4 + c]; };
     if (!no_padding || (j + 1) * kWgAttnKeys > seq)
-      apply_key_bias(score, s_bias + stage * kWgAttnKeys, t, keep);
+      apply_key_bias(score, s_bias + j * kWgAttnKeys, t, keep);
     uint32_t pa[4][4];
     const float2 corr = online_softmax_tile<T>(score, scale, rows, pa);
 #pragma unroll
@@ -695,8 +712,8 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
     }
 
     // O += P V: four k16 steps of 16 keys (16 rows of 128 bytes each). The pins keep the
-    // rescaling and the packing above the fence (registers an in-flight wgmma reads must not be
-    // written after it: ptxas would serialize the wgmma).
+    // rescaling above the fence (registers an in-flight wgmma reads must not be written after
+    // it).
     const uint32_t v_tile = v_addr + stage * kWgAttnTileBytes;
 #pragma unroll
     for (int i = 0; i < 32; ++i) arch::pin_register(o[i]);
@@ -712,8 +729,9 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
     arch::wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < 32; ++i) arch::pin_register(o[i]);
+    __syncwarp();
+    if (lane == 0) arch::mbarrier_arrive(&empty[stage]);
   }
-  arch::cp_async_wait<0>();  // the empty groups past the last tile
 
   const float2 inv = rows.inverse_sums();
   T* out = static_cast<T*>(p.out) + static_cast<int64_t>(b) * seq * p.ld_out + h * D;
@@ -735,13 +753,40 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(const
 #endif
 }
 
+// A [batch][seq][hidden] view of a [batch * seq, hidden] tensor with row stride ld (elements), in
+// boxes of 64 values (one head) x `rows` rows with the 128-byte swizzle. Rows past a sequence's
+// end are out of range in the middle dimension and read as zeros.
+CUtensorMap make_attention_map(const void* base, int64_t batch, int64_t seq, int64_t hidden,
+                               int64_t ld, DType dtype, int rows) {
+  CUtensorMap map;
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(hidden), static_cast<cuuint64_t>(seq),
+                              static_cast<cuuint64_t>(batch)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(ld * 2),
+                                 static_cast<cuuint64_t>(seq * ld * 2)};
+  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(rows), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  const CUresult r = detail::encode_tiled()(
+      &map, dtype == DType::kBF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+      3, const_cast<void*>(base), dims, strides, box, element_strides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  S24_CHECK(r == CUDA_SUCCESS, ErrorCode::kCuda, "cuTensorMapEncodeTiled failed (", int(r),
+            ") for an attention operand [", batch, ", ", seq, ", ", hidden, "] with row stride ",
+            ld);
+  return map;
+}
+
 template <class T>
-void launch_attention_wgmma(const AttnParams& p, dim3 grid, int device, cudaStream_t s) {
+void launch_attention_wgmma(const WgAttnMaps& maps, const AttnParams& p, dim3 grid, int device,
+                            cudaStream_t s) {
   auto kernel = fused_attention_wgmma_kernel<T>;
+  const int smem = wgmma_attention_smem_bytes(p.seq);
   static std::atomic<uint64_t> attribute_done{0};
-  detail::opt_in_dynamic_smem(kernel, kWgAttnSmemBytes, device, attribute_done);
-  detail::launch_kernel(kernel, grid, dim3(256), kWgAttnSmemBytes, s,
-                        detail::programmatic_launch(device), p);
+  // Opted in once at the largest size the host allows (attention_wgmma_supported).
+  detail::opt_in_dynamic_smem(kernel, static_cast<int>(detail::device_info(device).smem_optin_bytes),
+                              device, attribute_done);
+  detail::launch_kernel(kernel, grid, dim3(256), smem, s, detail::programmatic_launch(device), maps,
+                        p);
 }
 
 // ---- mean pooling -------------------------------------------------------------------------
@@ -955,11 +1000,12 @@ void residual_layer_norm(const Tensor& x, const Tensor* residual, const Tensor& 
 
 bool fused_attention_supports(int64_t head_dim) { return head_dim == 32 || head_dim == 64; }
 
-bool attention_wgmma_supported(const Device& device, int64_t head_dim) {
-  if (!device.is_cuda() || head_dim != 64) return false;
+bool attention_wgmma_supported(const Device& device, int64_t head_dim, int64_t seq) {
+  if (!device.is_cuda() || head_dim != 64 || seq < 1) return false;
   const detail::DeviceInfo& info = detail::device_info(device.index);
   return info.cc_major == 9 && info.cc_minor == 0 &&
-         static_cast<int64_t>(info.smem_optin_bytes) >= kWgAttnSmemBytes;
+         static_cast<int64_t>(info.smem_optin_bytes) >=
+             kWgAttnFixedBytes + (seq + kWgAttnKeys - 1) / kWgAttnKeys * kWgAttnKeys * 4;
 }
 
 void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
@@ -1016,14 +1062,14 @@ void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   const int sm_count = detail::device_info(q.device().index).sm_count;
   const int64_t ctas4 = (seq + 4 * kAttnWarpRows - 1) / (4 * kAttnWarpRows) * heads * batch;
   const bool small = ctas4 < sm_count;
-  const bool wgmma_runs = attention_wgmma_supported(q.device(), head_dim);
+  const bool wgmma_runs = attention_wgmma_supported(q.device(), head_dim, seq);
   static const bool mma_only = [] {
     const char* env = std::getenv("S24_ATTENTION");
     return env != nullptr && std::strcmp(env, "mma") == 0;
   }();
   S24_CHECK(kernel != AttentionKernel::kWgmma || wgmma_runs, ErrorCode::kUnsupported, op,
-            ": the wgmma attention needs an sm_90 GPU and head size 64, got head size ", head_dim,
-            " on ", q.device().str());
+            ": the wgmma attention needs an sm_90 GPU, head size 64 and its shared memory for ",
+            seq, " keys, got head size ", head_dim, " on ", q.device().str());
   const bool use_wgmma = kernel == AttentionKernel::kWgmma ||
                          (kernel == AttentionKernel::kAuto && wgmma_runs && !small && !mma_only);
   const int64_t rows = use_wgmma ? kWgAttnQueries : (small ? 2 : 4) * kAttnWarpRows;
@@ -1034,7 +1080,11 @@ void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   dispatch_dtype(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (use_wgmma) {
-      launch_attention_wgmma<T>(p, grid, dev, s);
+      const WgAttnMaps maps{
+          make_attention_map(p.q, batch, seq, hidden, p.ld_q, q.dtype(), kWgAttnQueries),
+          make_attention_map(p.k, batch, seq, hidden, p.ld_k, q.dtype(), kWgAttnKeys),
+          make_attention_map(p.v, batch, seq, hidden, p.ld_v, q.dtype(), kWgAttnKeys)};
+      launch_attention_wgmma<T>(maps, p, grid, dev, s);
     } else if (head_dim == 32) {
       if (small) launch_attention<T, 32, 2>(p, grid, dev, s);
       else launch_attention<T, 32, 4>(p, grid, dev, s);

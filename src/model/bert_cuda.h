@@ -54,8 +54,9 @@ void fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
                      int64_t batch, int64_t seq, int64_t heads, Tensor& ctx, Stream stream,
                      AttentionKernel kernel = AttentionKernel::kAuto);
 
-// True when fused_attention's wgmma kernel can run on `device` for this head size.
-bool attention_wgmma_supported(const Device& device, int64_t head_dim);
+// True when fused_attention's wgmma kernel can run on `device` for this head size and sequence
+// length (it keeps a bias per key in shared memory: up to ~36 k keys on an H100).
+bool attention_wgmma_supported(const Device& device, int64_t head_dim, int64_t seq);
 
 // out[b] = mean of hidden[b, s, :] over the tokens with mask 1, then (normalize) divided by
 // max(||.||_2, 1e-12). hidden [batch, seq, H] (activation dtype), mask I32 [batch, seq], out F32

@@ -327,7 +327,7 @@ void check_attention(DType dt, int64_t d, int64_t heads, int64_t b, int64_t s, M
   const double u = dt == DType::kF16 ? 1.0 / 2048 : 1.0 / 256;
   // Every kernel that this GPU runs for the head size, forced, then the launcher's own choice.
   std::vector<gpu::AttentionKernel> kernels = {gpu::AttentionKernel::kMmaSync};
-  if (gpu::attention_wgmma_supported(kGpu, d)) kernels.push_back(gpu::AttentionKernel::kWgmma);
+  if (gpu::attention_wgmma_supported(kGpu, d, s)) kernels.push_back(gpu::AttentionKernel::kWgmma);
   kernels.push_back(gpu::AttentionKernel::kAuto);
   for (gpu::AttentionKernel kernel : kernels) {
     SCOPED_TRACE(kernel == gpu::AttentionKernel::kMmaSync ? "mma.sync kernel"
@@ -387,6 +387,19 @@ TEST(BertGpuKernels, FusedAttentionLargeGridTakesTheWideCtas) {
   }
 }
 
+// Sequences of many key tiles: the wgmma kernel's four-stage ring wraps several times (its
+// barriers' phases flip), and the running max moves across many tiles.
+TEST(BertGpuKernels, FusedAttentionLongSequences) {
+  REQUIRE_GPU();
+  auto g = test::rng(106);
+  for (DType dt : kDTypes) {
+    for (int64_t d : {32, 64}) {
+      check_attention(dt, d, 2, 2, 1000, MaskKind::kSuffix, /*fused_layout=*/true, 1.0f, g);
+      check_attention(dt, d, 1, 1, 577, MaskKind::kHoles, /*fused_layout=*/false, 3.0f, g);
+    }
+  }
+}
+
 TEST(BertGpuKernels, FusedAttentionRejectsBadArguments) {
   REQUIRE_GPU();
   const Tensor mask = Tensor::zeros({1, 4}, DType::kI32, kGpu);
@@ -411,7 +424,7 @@ TEST(BertGpuKernels, FusedAttentionRejectsBadArguments) {
   S24_EXPECT_ERROR(gpu::fused_attention(x64, x64, x64, mask, 1, 4, 2, o64, nullptr,
                                         gpu::AttentionKernel::kWgmma),
                    kUnsupported, "wgmma attention");
-  if (!gpu::attention_wgmma_supported(kGpu, 64)) {
+  if (!gpu::attention_wgmma_supported(kGpu, 64, 4)) {
     S24_EXPECT_ERROR(gpu::fused_attention(x64, x64, x64, mask, 1, 4, 1, o64, nullptr,
                                           gpu::AttentionKernel::kWgmma),
                      kUnsupported, "wgmma attention");

@@ -1,6 +1,6 @@
 // Internal: thin wrappers over Hopper's asynchronous copy engine and the mbarriers it completes
-// on (sm_90): bulk copies (1-D, contiguous bytes) and bulk tensor copies (2-D tiles described by a
-// CUtensorMap), mbarrier init / arrive / expect_tx / parity wait, setmaxnreg and named barriers.
+// on (sm_90): bulk copies (1-D, contiguous bytes) and bulk tensor copies (2-D and 3-D tiles described
+// by a CUtensorMap), mbarrier init / arrive / expect_tx / parity wait, setmaxnreg and named barriers.
 //
 // Protocol (the GEMM's pipeline): a producer thread announces the bytes a stage will receive with
 // arrive_expect_tx on the stage's "full" barrier, then issues the copies, which count those bytes
@@ -67,6 +67,16 @@ __device__ __forceinline__ void tma_load_2d(void* smem_dst, const CUtensorMap* m
       : "memory");
 }
 
+// One box of a 3-D tensor map at element coordinates (c0 innermost, c1, c2); as tma_load_2d.
+__device__ __forceinline__ void tma_load_3d(void* smem_dst, const CUtensorMap* map, int c0, int c1,
+                                            int c2, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(smem_addr(smem_dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar))
+      : "memory");
+}
+
 // The same box written to the same shared-memory offset of every CTA in `cta_mask` (bit r: the
 // CTA of rank r in the cluster), each of them signalled on its own mbarrier at `bar`'s offset.
 __device__ __forceinline__ void tma_load_2d_multicast(void* smem_dst, const CUtensorMap* map, int c0,
@@ -130,6 +140,9 @@ __device__ __forceinline__ void bulk_copy_g2s(void*, const void*, uint32_t, uint
   unsupported_arch("cp.async.bulk (sm_90)");
 }
 __device__ __forceinline__ void tma_load_2d(void*, const CUtensorMap*, int, int, uint64_t*) {
+  unsupported_arch("cp.async.bulk.tensor (sm_90)");
+}
+__device__ __forceinline__ void tma_load_3d(void*, const CUtensorMap*, int, int, int, uint64_t*) {
   unsupported_arch("cp.async.bulk.tensor (sm_90)");
 }
 __device__ __forceinline__ void tma_load_2d_multicast(void*, const CUtensorMap*, int, int, uint64_t*,

@@ -14,32 +14,13 @@
 #include "cuda/gemm/sm90_plan_table.h"
 #include "cuda/gemm/sparse_gemm_sm90_launch.cuh"
 #include "cuda/gemm/tile_configs.h"
+#include "cuda/tensor_map.h"
 #include "format/hw_layout.h"
 
 namespace s24::detail::gemm {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
-                                 const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
-                                 const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
-// cuTensorMapEncodeTiled is a driver entry point; fetching it through the runtime keeps libcuda
-// out of the link line (the CPU-only machines that build this have no driver).
-EncodeTiled encode_tiled() {
-  static EncodeTiled fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult status{};
-    S24_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000,
-                                                    cudaEnableDefault, &status));
-    S24_CHECK(status == cudaDriverEntryPointSuccess && p != nullptr, ErrorCode::kCuda,
-              "the CUDA driver does not provide cuTensorMapEncodeTiled (needs a CUDA 12+ driver)");
-    return reinterpret_cast<EncodeTiled>(p);
-  }();
-  return fn;
-}
 
 bool is_q8(DType d) { return d == DType::kF8E4M3 || d == DType::kF8E5M2 || d == DType::kI8; }
 
@@ -61,7 +42,7 @@ CUtensorMap make_x_map(const void* x, int64_t m, int64_t k, DType dtype, int bm)
   const cuuint32_t box[2] = {static_cast<cuuint32_t>(Sm90TileConfig::kBlockBytes / elem),
                              static_cast<cuuint32_t>(bm)};
   const cuuint32_t element_strides[2] = {1, 1};
-  const CUresult r = encode_tiled()(
+  const CUresult r = detail::encode_tiled()(
       &map, tma_type(dtype), 2, const_cast<void*>(x), dims, strides, box, element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE,
       CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
@@ -83,7 +64,7 @@ CUtensorMap make_w_map(const void* values, int64_t n, int64_t k, DType dtype, in
   const cuuint32_t box[2] = {static_cast<cuuint32_t>(Sm90TileConfig::kBlockBytes / 2 / elem),
                              static_cast<cuuint32_t>(rows)};
   const cuuint32_t element_strides[2] = {1, 1};
-  const CUresult r = encode_tiled()(
+  const CUresult r = detail::encode_tiled()(
       &map, tma_type(dtype), 2, const_cast<void*>(values), dims, strides, box, element_strides,
       CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
