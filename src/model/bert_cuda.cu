@@ -291,6 +291,24 @@ struct SoftmaxRows {
   }
 };
 
+// What the attention kernels need to know of a batch row's mask, from every thread of the CTA:
+// `uniform` when no key is attended (every key then counts, with equal scores: HF's result and
+// the CPU reference's), `no_padding` when every key is (full tiles then skip the per-key bias).
+struct MaskSummary {
+  bool uniform, no_padding;
+};
+__device__ __forceinline__ MaskSummary summarize_mask(const int32_t* mask, int seq) {
+  int any = 0, all = 1;
+  for (int j = threadIdx.x; j < seq; j += blockDim.x) {
+    any |= mask[j] != 0;
+    all &= mask[j] != 0;
+  }
+  MaskSummary m;
+  m.uniform = __syncthreads_or(any) == 0;
+  m.no_padding = __syncthreads_and(all) != 0;
+  return m;
+}
+
 // score(nt, c): the raw score of key nt * 8 + 2t + c % 2 of the tile in row lo (c < 2) or hi
 // (c >= 2), as a reference into the lane's fragment. bias: the tile's 64 key biases (0 to attend,
 // -inf for padding and keys past seq); keep = 0 scores every key 0 (a row without any key).
@@ -382,15 +400,8 @@ __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kern
   const T* kg = static_cast<const T*>(p.k) + static_cast<int64_t>(b) * seq * p.ld_k + h * D;
   const T* vg = static_cast<const T*>(p.v) + static_cast<int64_t>(b) * seq * p.ld_v + h * D;
 
-  // A batch row without any key to attend to: every key counts, with equal scores. A row
-  // without padding skips the per-key bias on its full tiles.
-  int any = 0, all = 1;
-  for (int j = tid; j < seq; j += kThreads) {
-    any |= mask[j] != 0;
-    all &= mask[j] != 0;
-  }
-  const bool uniform = __syncthreads_or(any) == 0;
-  const bool no_padding = __syncthreads_and(all) != 0;
+  const MaskSummary row = summarize_mask(mask, seq);
+  const bool uniform = row.uniform, no_padding = row.no_padding;
 
   // `rows` rows x D columns from global rows row0.. into a padded tile; rows past seq are
   // zero-filled (src-size 0 reads nothing; the base address stands in as a valid source).
@@ -652,15 +663,10 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(
   }
 
   // Every key's bias (0 to attend, -inf for padding and keys past seq) while the first tiles
-  // load. A batch row without any key to attend to scores every key 0 and attends to all.
+  // load.
   const int32_t* mask = p.mask + static_cast<int64_t>(b) * seq;
-  int any = 0, all = 1;
-  for (int j = tid; j < seq; j += kThreads) {
-    any |= mask[j] != 0;
-    all &= mask[j] != 0;
-  }
-  const bool uniform = __syncthreads_or(any) == 0;
-  const bool no_padding = __syncthreads_and(all) != 0;
+  const MaskSummary row = summarize_mask(mask, seq);
+  const bool uniform = row.uniform, no_padding = row.no_padding;
   for (int key = tid; key < tiles * kWgAttnKeys; key += kThreads)
     s_bias[key] = key < seq && (uniform || mask[key] != 0) ? 0.f : -INFINITY;
   __syncthreads();

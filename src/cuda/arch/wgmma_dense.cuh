@@ -25,17 +25,13 @@
 namespace s24::arch {
 
 // Descriptor of an MN-major operand stored as 128-byte rows along K with the 128-byte swizzle
-// (the same bytes as smem_desc_k_major_sw128's rows; CUTLASS's canonical MN-major SW128 layout
-// ((64 values, m), (8, k)) : ((1, LBO), (64 values, SBO)) for 16-bit values): K groups of 8 rows
-// 1024 bytes apart (stride byte offset); an operand 64 values wide along N is one swizzle atom,
-// so the leading byte offset (the next 64 values of N) is never used. Base 1024-byte aligned.
+// (CUTLASS's canonical MN-major SW128 layout ((64 values, m), (8, k)) : ((1, LBO), (64 values,
+// SBO)) for 16-bit values): K groups of 8 rows 1024 bytes apart (stride byte offset); an operand
+// 64 values wide along N is one swizzle atom, so the leading byte offset (the next 64 values of
+// N) is never used. These are the bits of smem_desc_k_major_sw128 for the same bytes: the
+// major-ness is the instruction's transpose immediate, not a descriptor field.
 __device__ __forceinline__ uint64_t smem_desc_mn_major_sw128(uint32_t smem_byte_addr) {
-  uint64_t desc = 0;
-  desc |= static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4);
-  desc |= static_cast<uint64_t>(1) << 16;          // leading byte offset (unused), 16 B
-  desc |= static_cast<uint64_t>(1024 >> 4) << 32;  // stride byte offset
-  desc |= static_cast<uint64_t>(1) << 62;          // layout: 128-byte swizzle
-  return desc;
+  return smem_desc_k_major_sw128(smem_byte_addr);
 }
 
 // Makes this thread's generic-proxy writes to shared memory (st.shared, cp.async once waited for)
