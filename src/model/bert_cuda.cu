@@ -400,8 +400,8 @@ __global__ void __launch_bounds__(32 * kWarps, 12 / kWarps) fused_attention_kern
   const T* kg = static_cast<const T*>(p.k) + static_cast<int64_t>(b) * seq * p.ld_k + h * D;
   const T* vg = static_cast<const T*>(p.v) + static_cast<int64_t>(b) * seq * p.ld_v + h * D;
 
-  const MaskSummary row = summarize_mask(mask, seq);
-  const bool uniform = row.uniform, no_padding = row.no_padding;
+  const MaskSummary keys = summarize_mask(mask, seq);
+  const bool uniform = keys.uniform, no_padding = keys.no_padding;
 
   // `rows` rows x D columns from global rows row0.. into a padded tile; rows past seq are
   // zero-filled (src-size 0 reads nothing; the base address stands in as a valid source).
@@ -665,8 +665,8 @@ __global__ void __launch_bounds__(2 * 128, 2) fused_attention_wgmma_kernel(
   // Every key's bias (0 to attend, -inf for padding and keys past seq) while the first tiles
   // load.
   const int32_t* mask = p.mask + static_cast<int64_t>(b) * seq;
-  const MaskSummary row = summarize_mask(mask, seq);
-  const bool uniform = row.uniform, no_padding = row.no_padding;
+  const MaskSummary keys = summarize_mask(mask, seq);
+  const bool uniform = keys.uniform, no_padding = keys.no_padding;
   for (int key = tid; key < tiles * kWgAttnKeys; key += kThreads)
     s_bias[key] = key < seq && (uniform || mask[key] != 0) ? 0.f : -INFINITY;
   __syncthreads();

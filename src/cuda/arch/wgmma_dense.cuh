@@ -34,17 +34,6 @@ __device__ __forceinline__ uint64_t smem_desc_mn_major_sw128(uint32_t smem_byte_
   return smem_desc_k_major_sw128(smem_byte_addr);
 }
 
-// Makes this thread's generic-proxy writes to shared memory (st.shared, cp.async once waited for)
-// visible to the async proxy that wgmma reads through; a barrier after it publishes them to the
-// other threads' wgmma.
-__device__ __forceinline__ void fence_proxy_async_shared() {
-#if S24_ARCH_SM90_OR_NEWER
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#else
-  unsupported_arch("fence.proxy.async (sm_90)");
-#endif
-}
-
 template <class T>
 struct WgmmaDense64SS;  // static void mma(float (&d)[32], desc_a, desc_b, scale_d)
 template <class T>
