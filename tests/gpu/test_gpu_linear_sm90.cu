@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -280,6 +281,39 @@ TEST(GpuLinearSm90, RandomNormalWithinTolerance) {
                                             << dtype_name(dt);
       }
     }
+}
+
+// S24_SM90_TILES: the values that force plans, and the malformed ones that must be refused with
+// a message (host code only; choose_sm90_plan reads the variable once per process).
+TEST(GpuLinearSm90, TileOverrideParsing) {
+  namespace gm = detail::gemm;
+  const gm::Sm90TileOverride none = gm::parse_sm90_tile_override(nullptr);
+  EXPECT_TRUE(none.error.empty());
+  EXPECT_EQ(none.activated.config, -1);
+  EXPECT_EQ(none.plain.config, -1);
+  EXPECT_EQ(gm::parse_sm90_tile_override("").plain.config, -1);
+
+  const gm::Sm90TileOverride both =
+      gm::parse_sm90_tile_override("activated:wge_n128m192,plain:wg_n128m256:unrolled");
+  EXPECT_TRUE(both.error.empty()) << both.error;
+  EXPECT_EQ(both.activated.config, gm::kSm90EpilogueN128M192);
+  EXPECT_EQ(both.activated.gelu_unroll, -1);
+  EXPECT_TRUE(both.activated.wgmma);
+  EXPECT_EQ(both.plain.config, gm::kSm90N128M256);
+  EXPECT_EQ(both.plain.gelu_unroll, 1);
+
+  const gm::Sm90TileOverride plain = gm::parse_sm90_tile_override("plain:wgc_n128m128:rolled");
+  EXPECT_TRUE(plain.error.empty()) << plain.error;
+  EXPECT_EQ(plain.activated.config, -1);
+  EXPECT_EQ(plain.plain.config, gm::kSm90ClusterN128M128);
+  EXPECT_EQ(plain.plain.gelu_unroll, 0);
+
+  for (const char* bad : {"plain", "plain:", "plain:wg_n128m999", "gelu:wg_n128m128",
+                          "plain:wg_n128m128:fast", "plain:wg_n128m128:unrolled:x",
+                          ",plain:wg_n128m128", "activated:wg_n128m128;plain:wg_n128m128"}) {
+    const gm::Sm90TileOverride o = gm::parse_sm90_tile_override(bad);
+    EXPECT_NE(o.error.find("S24_SM90_TILES"), std::string::npos) << "'" << bad << "'";
+  }
 }
 
 TEST(GpuLinearSm90, DispatcherPicksWgmmaForLargeM) {

@@ -17,8 +17,10 @@ struct GemmPlan {
   int config = 0;      // index into kConfigs, or kSm90Configs when wgmma (tile_configs.h)
   int splits = 1;      // split-K factor (CTAs per output tile along K); 1 for wgmma
   bool wgmma = false;  // the sm_90a wgmma.mma_async.sp kernel instead of the mma.sp one
-  // wgmma with GELU (erf), 16-bit: -1 picks the epilogue form by tiles per SM
-  // (kSm90UnrolledGeluMinTilesPerSm), 0 forces the rolled one, 1 the unrolled one (tests).
+  // wgmma, 16-bit: which instantiation runs the product. -1: the one with the unrolled GELU
+  // (erf) epilogue for GELU products of many tiles per SM (kSm90UnrolledGeluMinTilesPerSm), the
+  // other one otherwise; 0 / 1 force the rolled / unrolled one (tests, S24_SM90_TILES). Without
+  // GELU both run the same epilogue code: the choice only decides which kernel a product shares.
   int gelu_unroll = -1;
 };
 
@@ -31,8 +33,20 @@ GemmPlan choose_plan(int64_t m, int64_t n, int64_t k, int sm_count, const int* c
 // (`device_name`: H100 or H200, sm90_plan_table.h), by operand width (dtype F16 / BF16 or 8-bit),
 // M, N, K and by whether the epilogue applies an activation (its register cost favours other
 // tiles, bench/NOTES.md sm90 v9).
+// S24_SM90_TILES overrides its choice for 16-bit products (parse_sm90_tile_override).
 GemmPlan choose_sm90_plan(int64_t m, int64_t n, int64_t k, const std::string& device_name,
                           DType dtype, Activation activation);
+// S24_SM90_TILES="activated:NAME[:unrolled|:rolled],plain:NAME[:unrolled|:rolled]" (either part
+// may be left out): every 16-bit sm_90a product with an activation / without one takes tile
+// configuration NAME (tile_configs.h) instead of the table's choice, and with a third field the
+// instantiation with or without the unrolled GELU epilogue (GemmPlan::gelu_unroll). For A/B runs
+// of a table change inside a model; choose_sm90_plan reads it once per process and throws
+// kInvalidArgument at the first product if the value is malformed.
+struct Sm90TileOverride {
+  GemmPlan activated{-1, 1, true}, plain{-1, 1, true};  // config -1: the table's choice
+  std::string error;  // non-empty: the value is malformed (the message says how)
+};
+Sm90TileOverride parse_sm90_tile_override(const char* text);
 // True when the wgmma kernel serves this shape on an sm_90 device: enough tokens that the tensor
 // cores, not the weight stream, bound the time, and enough 128 x 128 tiles to occupy half the
 // SMs (the wgmma kernel has no split-K; measured crossovers, bench/NOTES.md).
