@@ -590,6 +590,14 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
     }
 
     int previous_stage = -1;
+    // Hazard, measured (bench/NOTES.md, session 15): the sparse wgmma reads its metadata register
+    // operand after issue, and ptxas does not protect it. With `#pragma unroll 1` on this loop the
+    // next k-block's words were loaded into the registers of the batch still in flight (one batch
+    // stays queued across the back edge) and every cooperative and wge_ tile gave wrong
+    // products, with no ptxas message. The shipped builds are correct because ptxas unrolls this
+    // loop by two and gives consecutive k-blocks different registers. An explicit two-set form
+    // made ptxas serialize every wgmma (C7513). Any change to this loop must re-run the bit-exact
+    // GPU tests and check in the SASS that consecutive HGMMA.SP pairs name different registers.
     for (int kb = 0; kb < p.kblocks; ++kb, ++it) {
       const int s = static_cast<int>(it % kStages);
       const uint32_t phase = (it / kStages) & 1;
