@@ -46,5 +46,15 @@ if command -v nvcc >/dev/null 2>&1 && [ "${S24_NO_CUSPARSELT:-0}" != "1" ] &&
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
     --target "$repo/.deps/cusparselt" "nvidia-cusparselt-cu13==0.8.0"
 fi
+# ---- PyPI: cuobjdump (+ the nvdisasm it calls) for the SASS check of the sm_90a kernels, only ---
+# for CUDA builds whose toolkit lacks it (test sass_wgmma_sp; these 13.5 tools read the
+# objects of nvcc 13.0, checked on this image).
+if command -v nvcc >/dev/null 2>&1 && ! command -v cuobjdump >/dev/null 2>&1 &&
+   [ ! -x "$(dirname "$(command -v nvcc)")/cuobjdump" ] &&
+   [ ! -x "$repo/.deps/cuobjdump/nvidia/cu13/bin/nvdisasm" ]; then
+  echo "[install] PyPI: nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37 -> .deps/cuobjdump"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
+    --target "$repo/.deps/cuobjdump" "nvidia-cuda-cuobjdump==13.5.37" "nvidia-cuda-nvdisasm==13.5.37"
+fi
 test -f "$model" || { echo "[install] model file missing after install: $model" >&2; exit 1; }
 echo "[install] ok"
