@@ -16,10 +16,11 @@
 //
 // The instruction reads its register operands asynchronously: the accumulators must not be
 // written between the wgmma and the wait_group that retires it, and wgmma_fence() must sit
-// between any ordinary write of them and the next wgmma. The PTX ISA's rule names the
-// accumulators and A registers, not the metadata register: a warpgroup loads the next stage's
-// metadata while its previous wgmma still run (ptxas accepts this without serializing: no
-// warning C7513 for the sm_90a GEMM).
+// between any ordinary write of them and the next wgmma. The same holds for the metadata
+// register, measured (bench/NOTES.md, session 15): a load into it while its wgmma was in flight
+// gave wrong products. ptxas protects the accumulators but not that register, so a caller that
+// keeps a batch in flight while it loads the next metadata must load into other registers (the
+// GEMM's k-loop: unrolled by two); scripts/check_wgmma_sp_sass.py checks this on the SASS.
 #pragma once
 
 #include <cstdint>

@@ -590,14 +590,16 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
     }
 
     int previous_stage = -1;
-    // Hazard, measured (bench/NOTES.md, session 15): the sparse wgmma reads its metadata register
-    // operand after issue, and ptxas does not protect it. With `#pragma unroll 1` on this loop the
-    // next k-block's words were loaded into the registers of the batch still in flight (one batch
-    // stays queued across the back edge) and every cooperative and wge_ tile gave wrong
-    // products, with no ptxas message. The shipped builds are correct because ptxas unrolls this
-    // loop by two and gives consecutive k-blocks different registers. An explicit two-set form
-    // made ptxas serialize every wgmma (C7513). Any change to this loop must re-run the bit-exact
-    // GPU tests and check in the SASS that consecutive HGMMA.SP pairs name different registers.
+    // Hazard, measured (bench/NOTES.md, sessions 15-16): the sparse wgmma reads its metadata
+    // register after issue, and ptxas does not protect that register. Rolled (`#pragma unroll 1`),
+    // this loop reloaded the next k-block's words into the registers of the batch still in flight
+    // (one batch stays queued across the back edge): every cooperative and wge_ tile gave wrong
+    // products, with no ptxas message. Unrolled by two, consecutive k-blocks take their words in
+    // different registers, so a load never lands in a register that the batch in flight reads.
+    // The unroll is stated, not left to the compiler's heuristics, and the test
+    // sass_wgmma_sp (scripts/check_wgmma_sp_sass.py) proves the property on the SASS of
+    // every instantiation of each build.
+#pragma unroll 2
     for (int kb = 0; kb < p.kblocks; ++kb, ++it) {
       const int s = static_cast<int>(it % kStages);
       const uint32_t phase = (it / kStages) & 1;
