@@ -37,6 +37,8 @@ cuobjdump --dump-sass "$build/libsparse24.a" 2>/dev/null | grep -c "HMMA.SP" |
   sed 's/^/SASS: HMMA.SP instructions in libsparse24.a: /' | tee "$out/sass.txt"
 
 status=0
+# The static SASS check of the sparse wgmma (metadata registers, serialization; label cpu).
+ctest --test-dir "$build" -R '^sass_' --output-on-failure 2>&1 | tee "$out/sass_check.log" || status=1
 if [[ " $steps " == *" tests "* ]]; then
   ctest --test-dir "$build" -L gpu --output-on-failure 2>&1 | tee "$out/gpu_tests.log" || status=1
 fi

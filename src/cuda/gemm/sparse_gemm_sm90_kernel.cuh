@@ -594,11 +594,12 @@ __global__ void __launch_bounds__(kSm90Configs[kCfg].threads(), 1)
     // register after issue, and ptxas does not protect that register. Rolled (`#pragma unroll 1`),
     // this loop reloaded the next k-block's words into the registers of the batch still in flight
     // (one batch stays queued across the back edge): every cooperative and wge_ tile gave wrong
-    // products, with no ptxas message. Unrolled by two, consecutive k-blocks take their words in
-    // different registers, so a load never lands in a register that the batch in flight reads.
-    // The unroll is stated, not left to the compiler's heuristics, and the test
-    // sass_wgmma_sp (scripts/check_wgmma_sp_sass.py) proves the property on the SASS of
-    // every instantiation of each build.
+    // products, with no ptxas message. Unrolled by two, ptxas has given consecutive k-blocks
+    // different registers in every build so far, so no load lands in a register that the batch in
+    // flight reads. Nothing in the language guarantees that register choice: the unroll is stated
+    // here rather than left to the compiler's heuristics, and the test sass_wgmma_sp
+    // (scripts/check_wgmma_sp_sass.py) proves the property on the SASS of every instantiation of
+    // each build.
 #pragma unroll 2
     for (int kb = 0; kb < p.kblocks; ++kb, ++it) {
       const int s = static_cast<int>(it % kStages);
