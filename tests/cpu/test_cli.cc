@@ -290,6 +290,7 @@ TEST_F(CliTest, UsageMistakesExitTwoWithOneLine) {
       {{"demo", "extra"}, "unexpected argument 'extra'"},
       {{"demo", "--threads", "0"}, "--threads must be an integer in [1, 1024]"},
       {{"demo", "--tokens", "12x"}, "--tokens must be an integer"},
+      {{"bert", "--timing-order", "random"}, "--timing-order: 'random' is not alternating or"},
       {{"nosuchcommand"}, "unknown command"},
   };
   for (const auto& c : cases) {

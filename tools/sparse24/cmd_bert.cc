@@ -43,7 +43,7 @@ const char kUsage[] =
     "                     [--batches LIST] [--seqs LIST] [--repeats R] [--threads N]\n"
     "                     [--sentences FILE] [--squad FILE] [--full-sweep] [--no-fidelity]\n"
     "                     [--no-timing] [--seed S] [--device cpu|cuda] [--dtype f16|bf16]\n"
-    "                     [--json FILE]\n"
+    "                     [--timing-order alternating|sequential] [--json FILE]\n"
     "\n"
     "BERT end to end on the CPU (f32) or a CUDA GPU (fp16/bf16): prunes the six Linear layers of\n"
     "every encoder layer to 2:4, prints the pruned model's fidelity to the dense one on held-out\n"
@@ -63,7 +63,8 @@ const char kUsage[] =
     "  --full-sweep      batches 1,4,16,64,256 x seqs 128,384 (the seed's shapes; hours on a\n"
     "                    small CPU for the large models)\n"
     "  --repeats R       timed runs per shape and model, alternating dense and 2:4, median\n"
-    "                    reported (CPU: default 5, fewer when the runs take long; GPU: 20)\n"
+    "                    reported (CPU: default 5, fewer when the runs take long; GPU: 20, in\n"
+    "                    four blocks: dense, 2:4, 2:4, dense)\n"
     "  --threads N       CPU threads (default: $S24_NUM_THREADS, else all cores)\n"
     "  --sentences FILE  held-out sentences, one per line (default <repo>/data/fidelity_sentences.txt)\n"
     "  --squad FILE      also score a question-answering checkpoint (one with qa_outputs) on a\n"
@@ -78,6 +79,11 @@ const char kUsage[] =
     "                    launches, and CUDA-graph replay); fidelity adds the GPU model against\n"
     "                    the CPU f32 model\n"
     "  --dtype T         f16 (default) or bf16 (GPU only)\n"
+    "  --timing-order O  GPU: alternating (default; the blocks above, for eager launches and\n"
+    "                    for graph replay) or sequential: the dense model's eager runs, the 2:4\n"
+    "                    model's, then their graph replays, each measured after the previous\n"
+    "                    ones have warmed the GPU (the order before session 17; it made dense\n"
+    "                    graph replay slower than dense eager at batch 64, bench/NOTES.md)\n"
     "  --json FILE       also write the GPU timings and fidelity as JSON\n"
     "  -h, --help        this text\n"
     "\n";
@@ -383,6 +389,8 @@ int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* 
   if (dtype_arg != "f16" && dtype_arg != "bf16") {
     throw UsageError("--dtype: '" + dtype_arg + "' is not f16 or bf16");
   }
+  const std::string order = args.get("--timing-order", "alternating");  // checked by run()
+  const bool alternate = order == "alternating";
   S24_CHECK(cuda_available(), ErrorCode::kUnsupported,
             "--device cuda: no usable CUDA device (or a build without CUDA)");
   const detail::DeviceInfo& info = detail::device_info(0);
@@ -455,10 +463,23 @@ int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* 
   if (do_timing) {
     std::vector<GpuShapeTiming> rows;
     const int warmup = 3;
-    std::printf("GPU time of one forward pass (embeddings + %lld encoder layers), %s, median of "
-                "%d CUDA-event timed runs after %d warm-up runs;\neager = kernels launched one by "
-                "one from the host, graph = the whole forward captured once and replayed\n",
-                static_cast<long long>(c.num_layers), dtype_arg.c_str(), repeats, warmup);
+    // Alternating: four blocks (dense, 2:4, 2:4, dense), each after one untimed run.
+    const int blocks = std::min(4, repeats);
+    const int per_block = (repeats + blocks - 1) / blocks;
+    if (alternate) {
+      std::printf("GPU time of one forward pass (embeddings + %lld encoder layers), %s, median of "
+                  "%d CUDA-event timed runs per model after %d warm-up runs, in %d alternating "
+                  "blocks (dense, 2:4, 2:4, dense, ...);\n",
+                  static_cast<long long>(c.num_layers), dtype_arg.c_str(), blocks * per_block,
+                  warmup, blocks);
+    } else {
+      std::printf("GPU time of one forward pass (embeddings + %lld encoder layers), %s, median of "
+                  "%d CUDA-event timed runs after %d warm-up runs, all of the dense model's "
+                  "first (--timing-order sequential);\n",
+                  static_cast<long long>(c.num_layers), dtype_arg.c_str(), repeats, warmup);
+    }
+    std::printf("eager = kernels launched one by one from the host, graph = the whole forward "
+                "captured once and replayed\n");
     Table t({"batch", "seq", "dense ms", "2:4 ms", "speedup", "dense graph", "2:4 graph",
              "graph speedup", "2:4 tok/s", "dense TFLOP/s"},
             "rrrrrrrrrr");
@@ -489,10 +510,46 @@ int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* 
             return -1.0;
           }
         };
-        r.dense_ms = eager(gpu_dense);
-        r.sparse_ms = eager(gpu_sparse);
-        r.dense_graph_ms = graph(gpu_dense);
-        r.sparse_graph_ms = graph(gpu_sparse);
+        if (alternate) {
+          auto run_of = [](model::BertGpuModel& m) -> bench::Launch {
+            return [&m](int) { m.run(); };
+          };
+          const std::vector<bench::Stats> e = bench::time_events_alternating(
+              {run_of(gpu_dense), run_of(gpu_sparse)}, {gpu_dense.stream(), gpu_sparse.stream()},
+              warmup, blocks, per_block);
+          r.dense_ms = e[0].median_ms;
+          r.sparse_ms = e[1].median_ms;
+          // Graph replay: both captured first; a model whose capture fails gets no graph time.
+          auto capture = [&](model::BertGpuModel& m) -> std::unique_ptr<bench::CapturedGraph> {
+            try {
+              return std::make_unique<bench::CapturedGraph>(run_of(m), m.stream(), 1);
+            } catch (const Error& e) {
+              progress(std::string("CUDA graph capture failed: ") + e.what());
+              return nullptr;
+            }
+          };
+          const auto dense_graph = capture(gpu_dense);
+          const auto sparse_graph = capture(gpu_sparse);
+          std::vector<bench::Launch> replays;
+          std::vector<Stream> streams;
+          for (const auto* g : {dense_graph.get(), sparse_graph.get()}) {
+            if (g == nullptr) continue;
+            replays.push_back([g](int) { g->replay(); });
+            streams.push_back(g == dense_graph.get() ? gpu_dense.stream() : gpu_sparse.stream());
+          }
+          if (!replays.empty()) {
+            const std::vector<bench::Stats> gt =
+                bench::time_events_alternating(replays, streams, warmup, blocks, per_block);
+            size_t i = 0;
+            if (dense_graph) r.dense_graph_ms = gt[i++].median_ms;
+            if (sparse_graph) r.sparse_graph_ms = gt[i].median_ms;
+          }
+        } else {
+          r.dense_ms = eager(gpu_dense);
+          r.sparse_ms = eager(gpu_sparse);
+          r.dense_graph_ms = graph(gpu_dense);
+          r.sparse_graph_ms = graph(gpu_sparse);
+        }
         rows.push_back(r);
         const double tokens = static_cast<double>(b * seq);
         const double flops = 2.0 * tokens * static_cast<double>(weights) +
@@ -513,6 +570,7 @@ int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* 
         o["sparse_ms"] = Json::number(r.sparse_ms);
         o["dense_graph_ms"] = r.dense_graph_ms < 0 ? Json() : Json::number(r.dense_graph_ms);
         o["sparse_graph_ms"] = r.sparse_graph_ms < 0 ? Json() : Json::number(r.sparse_graph_ms);
+        o["timing_order"] = Json::string(order);
         jrows.push_back(Json::object(std::move(o)));
       }
     }
@@ -543,6 +601,10 @@ int run(const Args& args) {
     // The pool reads S24_NUM_THREADS when it first starts, which has not happened yet.
     const int64_t n = args.get_int("--threads", 0, 1, 1024);
     ::setenv("S24_NUM_THREADS", std::to_string(n).c_str(), 1);
+  }
+  const std::string order = args.get("--timing-order", "alternating");
+  if (order != "alternating" && order != "sequential") {
+    throw UsageError("--timing-order: '" + order + "' is not alternating or sequential");
   }
   const std::string arch = args.get("--arch", "minilm");
   if (arch != "minilm" && arch != "bert-base" && arch != "bert-large") {
@@ -734,7 +796,7 @@ int cmd_bert(int argc, char** argv) {
     const Args args(argc, argv,
                     {"--model", "--arch", "--prune", "--batches", "--seqs", "--repeats",
                      "--threads", "--sentences", "--squad", "--seed", "--device", "--dtype",
-                     "--json"},
+                     "--timing-order", "--json"},
                     {"--full-sweep", "--no-fidelity", "--no-timing"});
     return run(args);
   });
