@@ -379,6 +379,57 @@ struct GpuShapeTiming {
   double dense_graph_ms = -1, sparse_graph_ms = -1;  // -1: capture failed
 };
 
+// Eager and graph-replay medians of the two models on their current inputs. Alternating: the two
+// in `blocks` blocks of `per_block` runs (dense, 2:4, 2:4, dense, ...; time_events_alternating);
+// sequential (the order before session 17): `repeats` runs of each, one model after the other,
+// eager first. A model whose graph capture fails gets no graph time (-1).
+void time_models(model::BertGpuModel& dense, model::BertGpuModel& sparse, bool alternate,
+                 int warmup, int repeats, int blocks, int per_block, GpuShapeTiming& r) {
+  model::BertGpuModel* const models[2] = {&dense, &sparse};
+  double* const eager_ms[2] = {&r.dense_ms, &r.sparse_ms};
+  double* const graph_ms[2] = {&r.dense_graph_ms, &r.sparse_graph_ms};
+  auto run_of = [](model::BertGpuModel* m) -> bench::Launch { return [m](int) { m->run(); }; };
+  auto capture = [&](model::BertGpuModel* m) -> std::unique_ptr<bench::CapturedGraph> {
+    try {
+      return std::make_unique<bench::CapturedGraph>(run_of(m), m->stream(), 1);
+    } catch (const Error& e) {
+      progress(std::string("CUDA graph capture failed: ") + e.what());
+      return nullptr;
+    }
+  };
+  if (!alternate) {
+    for (int i = 0; i < 2; ++i)
+      *eager_ms[i] =
+          bench::time_events(run_of(models[i]), models[i]->stream(), warmup, repeats).median_ms;
+    for (int i = 0; i < 2; ++i)
+      if (const auto g = capture(models[i]))
+        *graph_ms[i] = bench::time_events([&](int) { g->replay(); }, models[i]->stream(), warmup,
+                                          repeats)
+                           .median_ms;
+    return;
+  }
+  const std::vector<bench::Stats> e = bench::time_events_alternating(
+      {run_of(models[0]), run_of(models[1])}, {models[0]->stream(), models[1]->stream()}, warmup,
+      blocks, per_block);
+  for (int i = 0; i < 2; ++i) *eager_ms[i] = e[i].median_ms;
+  // Graph replay: both captured first, then alternated.
+  std::unique_ptr<bench::CapturedGraph> graphs[2] = {capture(models[0]), capture(models[1])};
+  std::vector<bench::Launch> replays;
+  std::vector<Stream> streams;
+  std::vector<double*> targets;
+  for (int i = 0; i < 2; ++i) {
+    if (!graphs[i]) continue;
+    const bench::CapturedGraph* g = graphs[i].get();
+    replays.push_back([g](int) { g->replay(); });
+    streams.push_back(models[i]->stream());
+    targets.push_back(graph_ms[i]);
+  }
+  if (replays.empty()) return;
+  const std::vector<bench::Stats> gt =
+      bench::time_events_alternating(replays, streams, warmup, blocks, per_block);
+  for (size_t i = 0; i < targets.size(); ++i) *targets[i] = gt[i].median_ms;
+}
+
 // BERT on the GPU: the dense model (cuBLASLt Linear layers) and the 2:4 model (sparse24's GEMM)
 // built from the CPU models, fidelity against the CPU f32 models, CUDA-event timings.
 int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* tokenizer,
@@ -498,58 +549,7 @@ int run_gpu(const Args& args, const BertModel& dense, const WordPieceTokenizer* 
         GpuShapeTiming r;
         r.batch = b;
         r.seq = seq;
-        auto eager = [&](model::BertGpuModel& m) {
-          return bench::time_events([&](int) { m.run(); }, m.stream(), warmup, repeats).median_ms;
-        };
-        auto graph = [&](model::BertGpuModel& m) {
-          try {
-            return bench::time_graph([&](int) { m.run(); }, m.stream(), 1, warmup, repeats)
-                .median_ms;
-          } catch (const Error& e) {
-            progress(std::string("CUDA graph capture failed: ") + e.what());
-            return -1.0;
-          }
-        };
-        if (alternate) {
-          auto run_of = [](model::BertGpuModel& m) -> bench::Launch {
-            return [&m](int) { m.run(); };
-          };
-          const std::vector<bench::Stats> e = bench::time_events_alternating(
-              {run_of(gpu_dense), run_of(gpu_sparse)}, {gpu_dense.stream(), gpu_sparse.stream()},
-              warmup, blocks, per_block);
-          r.dense_ms = e[0].median_ms;
-          r.sparse_ms = e[1].median_ms;
-          // Graph replay: both captured first; a model whose capture fails gets no graph time.
-          auto capture = [&](model::BertGpuModel& m) -> std::unique_ptr<bench::CapturedGraph> {
-            try {
-              return std::make_unique<bench::CapturedGraph>(run_of(m), m.stream(), 1);
-            } catch (const Error& e) {
-              progress(std::string("CUDA graph capture failed: ") + e.what());
-              return nullptr;
-            }
-          };
-          const auto dense_graph = capture(gpu_dense);
-          const auto sparse_graph = capture(gpu_sparse);
-          std::vector<bench::Launch> replays;
-          std::vector<Stream> streams;
-          for (const auto* g : {dense_graph.get(), sparse_graph.get()}) {
-            if (g == nullptr) continue;
-            replays.push_back([g](int) { g->replay(); });
-            streams.push_back(g == dense_graph.get() ? gpu_dense.stream() : gpu_sparse.stream());
-          }
-          if (!replays.empty()) {
-            const std::vector<bench::Stats> gt =
-                bench::time_events_alternating(replays, streams, warmup, blocks, per_block);
-            size_t i = 0;
-            if (dense_graph) r.dense_graph_ms = gt[i++].median_ms;
-            if (sparse_graph) r.sparse_graph_ms = gt[i].median_ms;
-          }
-        } else {
-          r.dense_ms = eager(gpu_dense);
-          r.sparse_ms = eager(gpu_sparse);
-          r.dense_graph_ms = graph(gpu_dense);
-          r.sparse_graph_ms = graph(gpu_sparse);
-        }
+        time_models(gpu_dense, gpu_sparse, alternate, warmup, repeats, blocks, per_block, r);
         rows.push_back(r);
         const double tokens = static_cast<double>(b * seq);
         const double flops = 2.0 * tokens * static_cast<double>(weights) +
