@@ -144,11 +144,12 @@ __device__ __forceinline__ void with_constant(int value, F& f) {
 // Rows are unpadded: the 16-byte chunks of staged token row r are XOR-permuted by r % 8, so the
 // 8 rows of a stmatrix matrix and the 8 chunks that a quarter-warp reads lie in distinct bank
 // groups.
-// Known cost: GELU. ptxas compiles the consumers for the kernel's 168 registers (not for
-// setmaxnreg's 232), so a 128-accumulator tile leaves ~40 registers for a step's 16 values, the
-// column terms, the addresses and GELU's temporaries, and the 16 GELUs of a step run nearly one
-// after another, waiting on their MUFU results (ncu). BERT fc1 + GELU at batch 16 measured 10%
-// slower than v8; 8-token steps recovered it but lost 10% on every batch-64/256 row (NOTES).
+// Known cost: GELU, ~20 ALU instructions and 2 MUFU per value while the tensor cores wait. The
+// consumers do get setmaxnreg's 232 registers (the SASS of wg_n128m256 names up to R210 and
+// others up to R229, where ptxas reports the launch bound's 168), but ncu found the GELUs of a
+// step running nearly one after another, waiting on their MUFU results. BERT fc1 + GELU at batch
+// 16 measured 10% slower than v8; 8-token steps recovered it but lost 10% on every batch-64/256
+// row (bench/NOTES.md, sm90 v9 and session 18).
 template <class T, int BM, int kSlices, bool kUnrollGelu, class Acc>
 __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
                                                     Acc (&acc)[kSlices][BM / 2],
