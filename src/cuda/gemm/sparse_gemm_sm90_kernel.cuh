@@ -144,7 +144,7 @@ __device__ __forceinline__ void with_constant(int value, F& f) {
 // Rows are unpadded: the 16-byte chunks of staged token row r are XOR-permuted by r % 8, so the
 // 8 rows of a stmatrix matrix and the 8 chunks that a quarter-warp reads lie in distinct bank
 // groups.
-// Known cost: GELU, ~20 ALU instructions and 2 MUFU per value while the tensor cores wait. The
+// Known cost: GELU, 15 instructions per value (2 of them MUFU) while the tensor cores wait. The
 // consumers do get setmaxnreg's 232 registers (the SASS of wg_n128m256 names up to R210 and
 // others up to R229, where ptxas reports the launch bound's 168), but ncu found the GELUs of a
 // step running nearly one after another, waiting on their MUFU results. BERT fc1 + GELU at batch
@@ -261,8 +261,8 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
   // The unrolled form: each step reads its accumulators by compile-time index, with no dispatch
   // and no copies. The rolled form below costs a dispatch and 16-32 register moves per step,
   // which made a bias-only step ~100 instructions for 8 values (ncu, bench/NOTES.md, sm90 v10).
-  // Without an activation or with ReLU a tile is ~300-600 instructions unrolled. GELU's ~24
-  // instructions per value make ~1.5-3 k: in the kernels that every product launches, that code
+  // Without an activation or with ReLU a tile is ~300-600 instructions unrolled. GELU's 15
+  // instructions per value (~24 before session 18) make ~1-2 k: in the kernels that every product launches, that code
   // slowed small batches even where it did not run, so it lives in separate instantiations
   // (kUnrollGelu) that only GELU products of many tiles per SM launch (bench/NOTES.md, sm90 v10').
   auto run_unrolled = [&](auto activate) {
