@@ -36,20 +36,18 @@ S24_HOST_DEVICE float silu(float x) { return x / (1.0f + expf(-x)); }
 // erfc(z) = t exp(-z^2 + P(t)) for z >= 0, t = 1 / (1 + z/2): P is the Chebyshev fit of
 // Numerical Recipes' erfcc (relative error below 1.2e-7 for every z >= 0). Branchless, and
 // relatively accurate where 1 + erf(x / sqrt 2) cancels (large negative x): the form of GELU
-// (erf) that the CPU kernels (linear_cpu.cc) and the GPU epilogues evaluate.
-// `scale` multiplies every coefficient (the GPU form takes P in base 2); with a literal scale the
-// products fold at compile time.
-S24_HOST_DEVICE float erfc_exponent_poly(float t, float scale = 1.0f) {
-  float p = 0.17087277f * scale;
-  p = p * t - 0.82215223f * scale;
-  p = p * t + 1.48851587f * scale;
-  p = p * t - 1.13520398f * scale;
-  p = p * t + 0.27886807f * scale;
-  p = p * t - 0.18628806f * scale;
-  p = p * t + 0.09678418f * scale;
-  p = p * t + 0.37409196f * scale;
-  p = p * t + 1.00002368f * scale;
-  p = p * t - 1.26551223f * scale;
+// (erf) that the CPU kernels evaluate (linear_cpu.cc; the GPU's is gelu_erf_gpu below).
+S24_HOST_DEVICE float erfc_exponent_poly(float t) {
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
   return p;
 }
 
@@ -84,7 +82,8 @@ S24_HOST_DEVICE float activate(Activation a, float x) {
 // at their worst put it at 0.62 of that bound, the previous form at 0.69); C0 = 3.96 puts
 // 2^P(0) = C0 / 2 high in its binade, where EX2's error is smallest relative to the value. Below
 // x = -13.17, 2^(...) flushes to zero and so does the result. 15 SASS instructions a value, 2 of
-// them MUFU (RCP, EX2), against 20 for the erfc form with NR's ten-term polynomial.
+// them MUFU (RCP, EX2), against 20 for the erfc form with NR's ten-term polynomial. The fit and
+// the emulation: bench/results/h100_2026-11-22_s18/c2_gelu_u_form/fit/.
 // -inf gives NaN, as x (1 + erf(x / sqrt 2)) / 2 evaluates it in the reference, the CPU kernels
 // and PyTorch: the positive part is 0 * x below zero.
 __device__ __forceinline__ float gelu_erf_gpu(float x) {

@@ -261,9 +261,10 @@ __device__ __forceinline__ void sm90_epilogue_16bit(const Sm90Params& p,
   // The unrolled form: each step reads its accumulators by compile-time index, with no dispatch
   // and no copies. The rolled form below costs a dispatch and 16-32 register moves per step,
   // which made a bias-only step ~100 instructions for 8 values (ncu, bench/NOTES.md, sm90 v10).
-  // Without an activation or with ReLU a tile is ~300-600 instructions unrolled. GELU's 15
-  // instructions per value (~24 before session 18) make ~1-2 k: in the kernels that every product launches, that code
-  // slowed small batches even where it did not run, so it lives in separate instantiations
+  // Without an activation or with ReLU a tile is ~300-600 instructions unrolled. GELU's
+  // instructions per value (~24 until session 18, 15 since) make ~1-3 k: in the kernels that
+  // every product launches, that code slowed small batches even where it did not run (session
+  // 10, with ~24), so it lives in separate instantiations
   // (kUnrollGelu) that only GELU products of many tiles per SM launch (bench/NOTES.md, sm90 v10').
   auto run_unrolled = [&](auto activate) {
 #pragma unroll
