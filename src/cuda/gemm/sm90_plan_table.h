@@ -21,7 +21,7 @@
 // K. Activated rows stop at their largest tuned M; beyond it the general rows serve.
 // N is a key because the tile count decides the waves: BERT-base's N = 768 and N = 3072 products
 // at batch 16 want different token tiles (tile_configs.h).
-// Whether the wgmma kernel serves a shape at all is prefer_sm90's rule (sparse_gemm_sm90.cu).
+// Whether the wgmma kernel serves a shape at all is prefer_sm90's rule (sm90_plan.cu).
 #pragma once
 
 #include <cstddef>
