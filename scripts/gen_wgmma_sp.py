@@ -21,7 +21,7 @@ TYPES = [
     ("WgmmaE5M2E5M2", "f32.e5m2.e5m2", 64, "float", "f", ", 1, 1"),
     ("WgmmaS8", "s32.s8.s8", 64, "int32_t", "r", ""),
 ]
-NS = [64, 96, 128, 192, 256]
+NS = [64, 96, 128, 160, 192, 224, 256]
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "src/cuda/arch/wgmma_sp_ops.inc"
 

@@ -111,6 +111,8 @@ void launch_config(int config, const Sm90Launch& l) {
       return launch<Op, TOut, kSm90ClusterPingN128M128, kUnrollGelu>(l);
     case kSm90EpilogueN128M128: return launch<Op, TOut, kSm90EpilogueN128M128, kUnrollGelu>(l);
     case kSm90EpilogueN128M192: return launch<Op, TOut, kSm90EpilogueN128M192, kUnrollGelu>(l);
+    case kSm90N128M160: return launch<Op, TOut, kSm90N128M160, kUnrollGelu>(l);
+    case kSm90N128M224: return launch<Op, TOut, kSm90N128M224, kUnrollGelu>(l);
   }
   S24_THROW(ErrorCode::kInvalidArgument, "unknown sm_90a GEMM tile configuration ", config);
 }

@@ -103,7 +103,7 @@ constexpr int kMaxSplits = 32;
 // operands, with that depth (the larger metadata can push the 16-bit depth past 227 KB).
 struct Sm90TileConfig {
   const char* name;
-  int bm;         // tokens per tile = wgmma N (64, 96, 128, 192 or 256: the generated
+  int bm;         // tokens per tile = wgmma N (64, 96, 128, 160, 192, 224 or 256: the generated
                   // instructions; whole 32-token epilogue chunks)
   int slices;     // m64 A tiles per consumer warpgroup (1 or 2); accumulators: slices * bm / 2
   int stages;     // TMA pipeline depth (k-blocks in flight), 16-bit operands
@@ -162,7 +162,12 @@ constexpr int kSm90UnrolledGeluMinTilesPerSm = 16;
 // The 96- and 192-token tiles exist for wave quantization: BERT's N = 768 products at batch 16
 // (M = 6144) make 288 tiles of 128 x 128, 2.2 waves on 132 SMs, i.e. three rounds of which the
 // last is a fifth full; 128 x 96 makes 384 tiles (2.9 waves). At batch 64 (M = 24576) 128 x 256
-// makes 576 tiles (4.4 waves), 128 x 192 768 (5.8 waves).
+// makes 576 tiles (4.4 waves), 128 x 192 768 (5.8 waves). The 160- and 224-token tiles take the
+// same idea one step further (session 19): at batch 16 the N = 768 products make 192 tiles of
+// 128 x 192 (1.45 waves: two rounds of 192 tokens) but 234 of 128 x 160 (1.77 waves: two rounds
+// of 160); at batch 64 every BERT product makes a whole number of waves with 128 x 224 (N = 768:
+// 660 tiles, 5.0 waves; N = 2304: 15.0; N = 3072: 20.0) where 128 x 192 and 128 x 256 leave the
+// last round 45-82% full.
 enum Sm90ConfigId : int {
   kSm90N128M128 = 0,  // cooperative
   kSm90N128M256,
@@ -178,6 +183,8 @@ enum Sm90ConfigId : int {
   kSm90ClusterPingN128M128,  // ping-pong, clusters of 2
   kSm90EpilogueN128M128,     // cooperative, epilogue warpgroup
   kSm90EpilogueN128M192,
+  kSm90N128M160,  // cooperative (after the others: the tune's tie rule keeps their order)
+  kSm90N128M224,
   kSm90ConfigCount
 };
 
@@ -190,10 +197,12 @@ constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
     {"wgc_n128m128", 128, 1, 8, false, 2, 0}, {"wgc_n128m256", 256, 1, 5, false, 2, 0},
     {"wgc_n128m192", 192, 1, 6, false, 2, 0}, {"wgpc_n128m128", 128, 2, 7, true, 2, 0},
     {"wge_n128m128", 128, 1, 6, false, 1, 0, true}, {"wge_n128m192", 192, 1, 3, false, 1, 0, true},
+    {"wg_n128m160", 160, 1, 7, false, 1, 0},  {"wg_n128m224", 224, 1, 5, false, 1, 0},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
-  return (c.bm == 64 || c.bm == 96 || c.bm == 128 || c.bm == 192 || c.bm == 256) &&
+  return (c.bm == 64 || c.bm == 96 || c.bm == 128 || c.bm == 160 || c.bm == 192 || c.bm == 224 ||
+          c.bm == 256) &&
          c.bm % Sm90TileConfig::kEpilogueTokens == 0 && (c.slices == 1 || c.slices == 2) &&
          c.slices * c.bm <= 256 && c.rows() % 128 == 0 && c.stages >= 2 &&
          (c.cluster == 1 || (c.cluster == 2 && (c.bm / 2) % 8 == 0)) &&
