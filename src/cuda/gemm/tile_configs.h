@@ -197,7 +197,7 @@ constexpr Sm90TileConfig kSm90Configs[kSm90ConfigCount] = {
     {"wgc_n128m128", 128, 1, 8, false, 2, 0}, {"wgc_n128m256", 256, 1, 5, false, 2, 0},
     {"wgc_n128m192", 192, 1, 6, false, 2, 0}, {"wgpc_n128m128", 128, 2, 7, true, 2, 0},
     {"wge_n128m128", 128, 1, 6, false, 1, 0, true}, {"wge_n128m192", 192, 1, 3, false, 1, 0, true},
-    {"wg_n128m160", 160, 1, 7, false, 1, 0},  {"wg_n128m224", 224, 1, 5, false, 1, 0},
+    {"wg_n128m160", 160, 1, 7, false, 1, 6},  {"wg_n128m224", 224, 1, 5, false, 1, 5},
 };
 
 constexpr bool valid_sm90_config(const Sm90TileConfig& c) {
